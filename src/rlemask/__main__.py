@@ -1,0 +1,5 @@
+import sys
+
+from rlemask.cli import main
+
+sys.exit(main())
