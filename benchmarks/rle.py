@@ -1,0 +1,232 @@
+"""Benchmark of the RLE codec on a UWMGI-like workload.
+
+Prints masks/s for rlemask, the numpy snippet that UWMGI notebooks copy,
+pycocotools and a memory floor, all measured in this one process on the same
+masks, then the ratios against the targets of issue 2.
+
+Workload: ``--n`` masks of 266 x 266 (uint8, C-contiguous), ~70% empty, the
+rest organ-shaped blobs (1-4 rotated ellipses each), from
+``np.random.default_rng(--seed)``. Each figure is the best of ``--repeat``
+timed passes over all masks (best-of filters out noise from other processes).
+
+pycocotools gets every advantage: its masks are converted to Fortran order and
+its compressed objects are built before the clock starts, and the faster of its
+one-at-a-time and batch APIs is used for the ``*_many`` comparisons.
+
+Run: ``python benchmarks/rle.py [--n 2000] [--repeat 5] [--seed 0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+HEIGHT = WIDTH = 266
+
+
+# ----------------------------------------------------------------------------------
+# workload
+# ----------------------------------------------------------------------------------
+
+
+def uwmgi_like_masks(n: int, *, seed: int = 0, empty: float = 0.7) -> np.ndarray:
+    """``n`` 266x266 uint8 masks: a share ``empty`` of them blank, the others blobs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH].astype(np.float32)
+    masks = np.zeros((n, HEIGHT, WIDTH), np.uint8)
+    for i in range(n):
+        if rng.random() < empty:
+            continue
+        m = np.zeros((HEIGHT, WIDTH), bool)
+        cy, cx = rng.uniform(70, 200), rng.uniform(60, 210)
+        for _ in range(rng.integers(1, 5)):  # an organ: a few overlapping lobes
+            y0 = cy + rng.normal(0, 18)
+            x0 = cx + rng.normal(0, 18)
+            a, b = rng.uniform(6, 40), rng.uniform(5, 28)
+            t = rng.uniform(0, np.pi)
+            dy, dx = yy - y0, xx - x0
+            u = dx * np.cos(t) + dy * np.sin(t)
+            v = -dx * np.sin(t) + dy * np.cos(t)
+            m |= (u / a) ** 2 + (v / b) ** 2 <= 1.0
+        masks[i] = m
+    return masks
+
+
+# ----------------------------------------------------------------------------------
+# the numpy snippet of the UWMGI notebooks (row-major, 1-based starts)
+# ----------------------------------------------------------------------------------
+
+
+def numpy_encode(img: np.ndarray) -> str:
+    pixels = img.flatten()
+    pixels = np.concatenate([[0], pixels, [0]])
+    runs = np.where(pixels[1:] != pixels[:-1])[0] + 1
+    runs[1::2] -= runs[::2]
+    return " ".join(str(x) for x in runs)
+
+
+def numpy_decode(mask_rle: str, shape: tuple[int, int]) -> np.ndarray:
+    s = mask_rle.split()
+    starts, lengths = [np.asarray(x, dtype=int) for x in (s[0:][::2], s[1:][::2])]
+    starts -= 1
+    ends = starts + lengths
+    img = np.zeros(shape[0] * shape[1], dtype=np.uint8)
+    for lo, hi in zip(starts, ends):
+        img[lo:hi] = 1
+    return img.reshape(shape)
+
+
+# ----------------------------------------------------------------------------------
+# timing
+# ----------------------------------------------------------------------------------
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up (and JIT / cache load)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="number of masks (default 2000)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed passes, best kept (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import numba
+
+    from rlemask import rle
+
+    try:
+        from pycocotools import mask as coco
+    except ImportError:  # pragma: no cover
+        coco = None
+
+    n, shape = args.n, (HEIGHT, WIDTH)
+    masks = uwmgi_like_masks(n, seed=args.seed)
+    texts = rle.encode_many(masks)
+    empty_share = float(np.mean([t == "" for t in texts]))
+    runs = np.mean([len(t.split()) // 2 for t in texts if t])
+
+    # correctness before speed
+    assert texts == [numpy_encode(m) if m.any() else "" for m in masks]
+    assert [rle.encode(m) for m in masks[:50]] == texts[:50]
+    np.testing.assert_array_equal(rle.decode_many(texts, shape), masks)
+    np.testing.assert_array_equal(numpy_decode(texts[-1], shape), masks[-1])
+
+    rows: list[tuple[str, str, float]] = []  # (operation, implementation, masks/s)
+
+    def record(op: str, impl: str, fn: Callable[[], object]) -> float:
+        rate = n / best_of(fn, args.repeat)
+        rows.append((op, impl, rate))
+        return rate
+
+    out1 = np.empty(shape, np.uint8)
+    out_n = np.empty((n, *shape), np.uint8)
+    r = {}
+    r["enc"] = record("encode (one mask per call)", "rlemask.encode", lambda: [rle.encode(m) for m in masks])
+    r["enc_np"] = record("encode (one mask per call)", "numpy snippet", lambda: [numpy_encode(m) for m in masks])
+    r["enc_many"] = record("encode (batch)", "rlemask.encode_many", lambda: rle.encode_many(masks))
+    r["dec"] = record("decode (one mask per call)", "rlemask.decode", lambda: [rle.decode(t, shape) for t in texts])
+    r["dec_out"] = record(
+        "decode (one mask per call)", "rlemask.decode(out=)", lambda: [rle.decode(t, shape, out=out1) for t in texts]
+    )
+    r["dec_np"] = record("decode (one mask per call)", "numpy snippet", lambda: [numpy_decode(t, shape) for t in texts])
+    r["dec_many"] = record("decode (batch)", "rlemask.decode_many", lambda: rle.decode_many(texts, shape))
+    r["dec_many_out"] = record(
+        "decode (batch)", "rlemask.decode_many(out=)", lambda: rle.decode_many(texts, shape, out=out_n)
+    )
+
+    fill_src = np.empty_like(out_n)
+    fill_dst = np.empty_like(out_n)
+
+    def floor_prealloc():
+        fill_src.fill(0)
+        np.copyto(fill_dst, fill_src)
+
+    def floor_alloc():
+        a = np.empty((n, *shape), np.uint8)
+        a.fill(0)
+        b = np.empty_like(a)
+        np.copyto(b, a)
+        return b
+
+    r["floor"] = record("memory floor", "fill + copy, preallocated", floor_prealloc)
+    r["floor_alloc"] = record("memory floor", "fill + copy, fresh arrays", floor_alloc)
+
+    if coco is not None:
+        fortran = [np.asfortranarray(m) for m in masks]
+        batch_f = np.asfortranarray(masks.transpose(1, 2, 0))
+        objs = [coco.encode(f) for f in fortran]
+        r["enc_coco"] = record("encode (one mask per call)", "pycocotools.encode", lambda: [coco.encode(f) for f in fortran])
+        r["enc_coco_b"] = record("encode (batch)", "pycocotools.encode (H, W, N)", lambda: coco.encode(batch_f))
+        r["dec_coco"] = record("decode (one mask per call)", "pycocotools.decode", lambda: [coco.decode(o) for o in objs])
+        r["dec_coco_b"] = record("decode (batch)", "pycocotools.decode (list)", lambda: coco.decode(objs))
+
+    print("# RLE codec benchmark")
+    print(f"machine: {machine()}")
+    print(
+        f"python {sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__} "
+        f"({numba.config.THREADING_LAYER} layer, {numba.get_num_threads()} threads)"
+        + (f", pycocotools {getattr(coco, '__version__', 'installed')}" if coco is not None else ", no pycocotools")
+    )
+    print(
+        f"workload: {n} masks {HEIGHT}x{WIDTH} uint8, seed {args.seed}, {empty_share:.0%} empty, "
+        f"{runs:.0f} runs per non-empty mask on average; best of {args.repeat}"
+    )
+    print()
+    print(f"| {'operation':<28} | {'implementation':<30} | {'masks/s':>12} |")
+    print(f"|{'-' * 30}|{'-' * 32}|{'-' * 14}:|")
+    for op, impl, rate in rows:
+        print(f"| {op:<28} | {impl:<30} | {rate:>12,.0f} |")
+    print()
+
+    checks: list[tuple[str, float, float]] = [
+        ("encode vs numpy snippet", r["enc"] / r["enc_np"], 4.0),
+        ("decode vs numpy snippet", r["dec"] / r["dec_np"], 2.0),
+        ("decode_many(out=) vs memory floor (preallocated)", r["dec_many_out"] / r["floor"], 1.0),
+        ("decode_many vs memory floor (fresh arrays)", r["dec_many"] / r["floor_alloc"], 1.0),
+    ]
+    if coco is not None:
+        coco_enc_best = max(r["enc_coco"], r["enc_coco_b"])
+        coco_dec_best = max(r["dec_coco"], r["dec_coco_b"])
+        checks[1:1] = [("encode vs pycocotools", r["enc"] / r["enc_coco"], 4.0)]
+        checks.insert(2, ("encode_many vs pycocotools (best API)", r["enc_many"] / coco_enc_best, 6.0))
+        checks.insert(3, ("decode vs pycocotools", r["dec"] / r["dec_coco"], 3.0))
+        checks.insert(5, ("decode_many vs pycocotools (best API)", r["dec_many"] / coco_dec_best, 5.0))
+    print(f"| {'ratio':<50} | {'measured':>8} | {'target':>6} | {'met':<3} |")
+    print(f"|{'-' * 52}|{'-' * 9}:|{'-' * 7}:|{'-' * 5}|")
+    met_all = True
+    for name, ratio, target in checks:
+        met = ratio >= target
+        met_all &= met
+        print(f"| {name:<50} | {ratio:>7.1f}x | {target:>5.0f}x | {'yes' if met else 'NO':<3} |")
+    return 0 if met_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

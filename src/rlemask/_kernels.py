@@ -1,0 +1,557 @@
+"""Numba kernels of the run-length codec (:mod:`rlemask.rle`, :mod:`rlemask.coco`).
+
+Every function here takes 1-D (or, for the ``*_many`` kernels, 2-D) contiguous
+arrays and returns arrays, ints or error codes. None of them raises with runtime
+data and none of them trusts its input: every run is validated before the first
+byte of an output mask is written. The wrappers in :mod:`rlemask.rle` turn the
+error codes into :class:`rlemask.errors.InvalidRleError` messages.
+
+Kernels compile on their first call (never at import) and are cached on disk
+(``cache=True``).
+
+Error codes returned by the parsers and validators (``code, index, offset``):
+
+=========  ======================================================  ==============
+code       meaning                                                 index
+=========  ======================================================  ==============
+OK (0)     valid                                                   token count
+E_ODD      odd number of tokens                                    token count
+E_TOKEN    a byte that is neither an ASCII digit nor whitespace    token index
+E_BIG      a number with more than 17 digits                       token index
+E_START    a start below 1                                         run index
+E_END      a run that ends past the last pixel                     run index
+E_ORDER    a run that starts before the previous one ends          run index
+E_NEG      a negative length (only from integer arrays)            run index
+E_VALUE    a mask value other than 0 or 1 (encoders)               pixel offset
+=========  ======================================================  ==============
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+OK = 0
+E_ODD = 1
+E_TOKEN = 2
+E_BIG = 3
+E_START = 4
+E_END = 5
+E_ORDER = 6
+E_NEG = 7
+E_VALUE = 8
+
+# a token whose value reaches this before one more digit is "too large": it keeps
+# every start + length far below the int64 limit
+_BIG = 10**16
+_ONES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0xFEFEFEFEFEFEFEFE)
+_ZERO64 = np.uint64(0)
+
+
+# ----------------------------------------------------------------------------------
+# parsing and validation
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _parse(buf, lo, hi, pairs, p0):
+    """Parse ASCII ``buf[lo:hi]`` into ``pairs[p0:]``; return (code, index, offset).
+
+    ``pairs`` must hold at least ``(hi - lo + 1) // 2`` values from ``p0``: every
+    token takes one byte plus a separator, so that bound is never exceeded.
+    On success ``index`` is the number of tokens. ``offset`` is relative to ``lo``.
+    """
+    ntok = 0
+    i = lo
+    while i < hi:
+        c = np.int64(buf[i])
+        if c == 32 or (c >= 9 and c <= 13):
+            i += 1
+            continue
+        first = i
+        v = np.int64(0)
+        while i < hi:
+            c = np.int64(buf[i])
+            if c == 32 or (c >= 9 and c <= 13):
+                break
+            d = c - 48
+            if d < 0 or d > 9:
+                return E_TOKEN, ntok, i - lo
+            if v >= _BIG:
+                return E_BIG, ntok, first - lo
+            v = v * 10 + d
+            i += 1
+        pairs[p0 + ntok] = v
+        ntok += 1
+    if ntok & 1:
+        return E_ODD, ntok, hi - lo
+    return OK, ntok, 0
+
+
+@njit(cache=True, nogil=True)
+def _validate(pairs, p0, nrun, n, strict):
+    """Check runs ``pairs[p0:p0 + 2 * nrun]`` against ``n`` pixels; return (code, run)."""
+    prev_end = np.int64(0)
+    for r in range(nrun):
+        s = pairs[p0 + 2 * r]
+        length = pairs[p0 + 2 * r + 1]
+        if s < 1:
+            return E_START, r
+        if length < 0:
+            return E_NEG, r
+        if length > n or s - 1 > n - length:
+            return E_END, r
+        if strict:
+            if s <= prev_end:
+                return E_ORDER, r
+            prev_end = s - 1 + length
+    return OK, -1
+
+
+@njit(cache=True, nogil=True)
+def _fill(pairs, p0, nrun, out, strict):
+    """Write validated runs into ``out`` (every byte of ``out`` is written)."""
+    n = out.size
+    if strict:
+        pos = 0
+        for r in range(nrun):
+            s = pairs[p0 + 2 * r] - 1
+            e = s + pairs[p0 + 2 * r + 1]
+            out[pos:s] = 0
+            out[s:e] = 1
+            pos = e
+        out[pos:n] = 0
+    else:
+        out[:] = 0
+        for r in range(nrun):
+            s = pairs[p0 + 2 * r] - 1
+            e = s + pairs[p0 + 2 * r + 1]
+            out[s:e] = 1
+
+
+@njit(cache=True, nogil=True)
+def parse(buf):
+    """Parse a whole ASCII buffer; return (code, index, offset, pairs[:ntok])."""
+    pairs = np.empty((buf.size + 1) // 2, np.int64)
+    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    if code != OK:
+        return code, idx, off, pairs[:0]
+    return code, idx, off, pairs[:idx]
+
+
+@njit(cache=True, nogil=True)
+def decode_into(buf, out, strict):
+    """Decode ASCII ``buf`` into the flat uint8 ``out``; return (code, index, offset).
+
+    Nothing is written to ``out`` unless the whole string is valid.
+    """
+    pairs = np.empty((buf.size + 1) // 2, np.int64)
+    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    if code != OK:
+        return code, idx, off
+    nrun = idx // 2
+    code, r = _validate(pairs, 0, nrun, out.size, strict)
+    if code != OK:
+        return code, r, 0
+    _fill(pairs, 0, nrun, out, strict)
+    return OK, nrun, 0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def decode_many_into(buf, offsets, out, strict):
+    """Decode ``buf[offsets[i]:offsets[i+1]]`` into ``out[i]`` (2-D, C-contiguous).
+
+    Returns an ``(N, 3)`` int64 array of (code, index, offset) per item; ``out``
+    is written only when every item is valid.
+    """
+    nitem = offsets.size - 1
+    n = out.shape[1]
+    status = np.zeros((nitem, 3), np.int64)
+    pstart = np.empty(nitem + 1, np.int64)
+    pstart[0] = 0
+    for i in range(nitem):
+        pstart[i + 1] = pstart[i] + (offsets[i + 1] - offsets[i] + 1) // 2
+    pairs = np.empty(pstart[nitem], np.int64)
+    nruns = np.zeros(nitem, np.int64)
+    for i in prange(nitem):
+        code, idx, off = _parse(buf, offsets[i], offsets[i + 1], pairs, pstart[i])
+        if code != OK:
+            status[i, 0] = code
+            status[i, 1] = idx
+            status[i, 2] = off
+            continue
+        nrun = idx // 2
+        code, r = _validate(pairs, pstart[i], nrun, n, strict)
+        if code != OK:
+            status[i, 0] = code
+            status[i, 1] = r
+            continue
+        nruns[i] = nrun
+    bad = 0
+    for i in range(nitem):
+        if status[i, 0] != OK:
+            bad += 1
+    if bad:
+        return status
+    for i in prange(nitem):
+        _fill(pairs, pstart[i], nruns[i], out[i], strict)
+    return status
+
+
+@njit(cache=True, nogil=True)
+def check_runs(pairs, n, strict):
+    """Validate interleaved (start, length) ``pairs``; return (code, run)."""
+    return _validate(pairs, 0, pairs.size // 2, n, strict)
+
+
+@njit(cache=True, nogil=True)
+def fill_runs(pairs, out, strict):
+    """Write validated interleaved ``pairs`` into the flat ``out``."""
+    _fill(pairs, 0, pairs.size // 2, out, strict)
+
+
+@njit(cache=True, nogil=True)
+def area(buf):
+    """Parse, validate (sorted, non-overlapping) and sum the lengths of an ASCII RLE.
+
+    Returns (code, index, offset, area).
+    """
+    pairs = np.empty((buf.size + 1) // 2, np.int64)
+    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    if code != OK:
+        return code, idx, off, 0
+    nrun = idx // 2
+    # no shape: the only bound is the int64 range, kept far away by _BIG
+    code, r = _validate(pairs, 0, nrun, np.int64(1) << 62, True)
+    if code != OK:
+        return code, r, 0, 0
+    total = 0
+    for k in range(nrun):
+        total += pairs[2 * k + 1]
+    return OK, nrun, 0, total
+
+
+# ----------------------------------------------------------------------------------
+# run finding, 64 pixels at a time
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _skip(w, wi, pattern):
+    """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
+    nw = w.size
+    # 256 pixels per step: a branch-free loop that LLVM vectorises
+    while wi + 32 <= nw:
+        block = w[wi : wi + 32]
+        acc = _ZERO64
+        for j in range(32):  # indices from 0: no wraparound check, so it vectorises
+            acc |= block[j] ^ pattern
+        if acc != _ZERO64:
+            break
+        wi += 32
+    while wi < nw and w[wi] == pattern:
+        wi += 1
+    return wi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_run(a, w, pos, n):
+    """Find the next run of ones in the flat uint8 ``a`` at or after ``pos``.
+
+    ``w`` is ``a[:8 * (n // 8)]`` viewed as uint64: whole words of zeros (outside a
+    run) or of ones (inside a run) are skipped 8 pixels at a time; every pixel not
+    skipped that way is checked to be 0 or 1. Returns ``(start, end)`` (0-based,
+    end exclusive), ``(n, n)`` when there is no further run, or ``(-1, offset)``
+    for a value other than 0 or 1 at ``offset``.
+    """
+    # look for a one
+    while pos < n:
+        if (pos & 7) == 0:
+            pos = _skip(w, pos >> 3, _ZERO64) << 3
+            if pos >= n:
+                break
+            stop = min(pos + 8, n)
+        else:
+            stop = min((pos | 7) + 1, n)
+        found = False
+        for j in range(pos, stop):
+            c = a[j]
+            if c == 1:
+                pos = j
+                found = True
+                break
+            if c != 0:
+                return -1, j
+        if found:
+            break
+        pos = stop
+    if pos >= n:
+        return n, n
+    start = pos
+    pos += 1
+    # look for a zero
+    while pos < n:
+        if (pos & 7) == 0:
+            pos = _skip(w, pos >> 3, _ONES) << 3
+            if pos >= n:
+                break
+            stop = min(pos + 8, n)
+        else:
+            stop = min((pos | 7) + 1, n)
+        for j in range(pos, stop):
+            c = a[j]
+            if c == 0:
+                return start, j
+            if c != 1:
+                return -1, j
+        pos = stop
+    return start, n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _words(a):
+    n8 = (a.size >> 3) << 3
+    return a[:n8].view(np.uint64)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ndigits(v):
+    d = 1
+    while v >= 10:
+        v //= 10
+        d += 1
+    return d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(buf, k, v):
+    """Write the decimal digits of ``v >= 0`` at ``buf[k:]``; return the new end."""
+    d = _ndigits(v)
+    e = k + d
+    j = e - 1
+    while j >= k:
+        buf[j] = 48 + v % 10
+        v //= 10
+        j -= 1
+    return e
+
+
+@njit(cache=True, nogil=True)
+def encode(a):
+    """Encode the flat uint8 mask ``a`` as ASCII; return (code, offset, buf, length)."""
+    n = a.size
+    w = _words(a)
+    cap = 256
+    buf = np.empty(cap, np.uint8)
+    k = 0
+    pos = 0
+    while pos < n:
+        s, e = _next_run(a, w, pos, n)
+        if s < 0:
+            return E_VALUE, e, buf, 0
+        if s >= n:
+            break
+        if k + 44 > cap:
+            cap *= 2
+            grown = np.empty(cap, np.uint8)
+            grown[:k] = buf[:k]
+            buf = grown
+        if k:
+            buf[k] = 32
+            k += 1
+        k = _put(buf, k, s + 1)
+        buf[k] = 32
+        k += 1
+        k = _put(buf, k, e - s)
+        pos = e
+    return OK, -1, buf, k
+
+
+@njit(cache=True, nogil=True)
+def _encoded_size(a):
+    """Bytes of the ASCII encoding of ``a``, or ``-1 - offset`` for a bad value."""
+    n = a.size
+    w = _words(a)
+    size = 0
+    pos = 0
+    while pos < n:
+        s, e = _next_run(a, w, pos, n)
+        if s < 0:
+            return -1 - e
+        if s >= n:
+            break
+        size += _ndigits(s + 1) + _ndigits(e - s) + 2
+        pos = e
+    return size - 1 if size else 0
+
+
+@njit(cache=True, nogil=True)
+def _encode_at(a, buf, k):
+    n = a.size
+    w = _words(a)
+    pos = 0
+    first = True
+    while pos < n:
+        s, e = _next_run(a, w, pos, n)
+        if s >= n or s < 0:
+            break
+        if not first:
+            buf[k] = 32
+            k += 1
+        first = False
+        k = _put(buf, k, s + 1)
+        buf[k] = 32
+        k += 1
+        k = _put(buf, k, e - s)
+        pos = e
+    return k
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def encode_many(masks):
+    """Encode each row of the 2-D uint8 ``masks``; return (code, item, offset, buf).
+
+    ``buf`` holds every encoding followed by a newline. On a bad value, ``code`` is
+    ``E_VALUE`` and ``item`` / ``offset`` locate the first one.
+    """
+    nitem = masks.shape[0]
+    sizes = np.empty(nitem, np.int64)
+    for i in prange(nitem):
+        sizes[i] = _encoded_size(masks[i])
+    starts = np.empty(nitem + 1, np.int64)
+    starts[0] = 0
+    for i in range(nitem):
+        if sizes[i] < 0:
+            return E_VALUE, i, -1 - sizes[i], np.empty(0, np.uint8)
+        starts[i + 1] = starts[i] + sizes[i] + 1
+    buf = np.empty(starts[nitem], np.uint8)
+    for i in prange(nitem):
+        k = _encode_at(masks[i], buf, starts[i])
+        buf[k] = 10
+    return OK, -1, 0, buf
+
+
+@njit(cache=True, nogil=True)
+def runs(a):
+    """Runs of ones in the flat uint8 ``a``; return (code, offset, starts, lengths).
+
+    Starts are 1-based.
+    """
+    n = a.size
+    w = _words(a)
+    count = 0
+    pos = 0
+    while pos < n:
+        s, e = _next_run(a, w, pos, n)
+        if s < 0:
+            return E_VALUE, e, np.empty(0, np.int64), np.empty(0, np.int64)
+        if s >= n:
+            break
+        count += 1
+        pos = e
+    starts = np.empty(count, np.int64)
+    lengths = np.empty(count, np.int64)
+    pos = 0
+    for r in range(count):
+        s, e = _next_run(a, w, pos, n)
+        starts[r] = s + 1
+        lengths[r] = e - s
+        pos = e
+    return OK, -1, starts, lengths
+
+
+# ----------------------------------------------------------------------------------
+# COCO counts (column-major run lengths, alternating zeros and ones)
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def coco_counts(pairs, n):
+    """Turn validated sorted ``pairs`` (1-based start, length) over ``n`` pixels
+    into COCO counts: lengths of alternating runs of zeros and ones, zeros first.
+
+    Adjacent runs are merged and zero-length runs dropped, as pycocotools does.
+    """
+    nrun = pairs.size // 2
+    counts = np.empty(2 * nrun + 1, np.int64)
+    m = 0
+    pos = 0  # pixels covered so far
+    for r in range(nrun):
+        s = pairs[2 * r] - 1
+        length = pairs[2 * r + 1]
+        if length == 0:
+            continue
+        if m > 0 and s == pos:  # adjacent to the previous run of ones
+            counts[m - 1] += length
+        else:
+            counts[m] = s - pos
+            counts[m + 1] = length
+            m += 2
+        pos = s + length
+    if pos < n or m == 0:
+        counts[m] = n - pos
+        m += 1
+    return counts[:m]
+
+
+@njit(cache=True, nogil=True)
+def coco_compress(counts, out):
+    """LEB128-like compression of COCO counts (pycocotools ``rleToString``).
+
+    ``out`` must hold ``6 * counts.size`` bytes. Returns the number written.
+    """
+    p = 0
+    for i in range(counts.size):
+        x = counts[i]
+        if i > 2:
+            x -= counts[i - 2]
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            if c & 0x10:
+                more = x != -1
+            else:
+                more = x != 0
+            if more:
+                c |= 0x20
+            out[p] = c + 48
+            p += 1
+    return p
+
+
+@njit(cache=True, nogil=True)
+def coco_decompress(buf, out):
+    """Inverse of :func:`coco_compress` (pycocotools ``rleFrString``).
+
+    ``out`` must hold ``buf.size`` values. Returns (code, count, offset): code is
+    ``E_TOKEN`` for a byte outside ``'0'..'o'`` and ``E_ODD`` for a truncated value,
+    ``E_BIG`` for a value that overflows.
+    """
+    m = 0
+    p = 0
+    nbuf = buf.size
+    while p < nbuf:
+        x = np.int64(0)
+        k = 0
+        more = True
+        while more:
+            if p >= nbuf:
+                return E_ODD, m, p
+            c = np.int64(buf[p]) - 48
+            if c < 0 or c > 63:
+                return E_TOKEN, m, p
+            if k >= 12:
+                return E_BIG, m, p
+            x |= (c & 0x1F) << (5 * k)
+            more = (c & 0x20) != 0
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= np.int64(-1) << (5 * k)
+        if m > 2:
+            x += out[m - 2]
+        out[m] = x
+        m += 1
+    return OK, m, 0

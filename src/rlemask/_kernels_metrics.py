@@ -1,0 +1,355 @@
+"""numba kernels of :mod:`rlemask.metrics`; nothing else lives here.
+
+Every kernel takes contiguous arrays that the wrapper in ``metrics.py`` has
+already validated (dtype, shape, bounds) and returns arrays or numbers; none
+raises with runtime data. Kernels compile on first call and are cached on disk
+(``cache=True``), so ``import rlemask`` compiles nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------
+# counting: intersection and sums of 0/1 rows
+# --------------------------------------------------------------------------
+
+
+_FAR = 1 << 40  # "no feature" distance in index units, far beyond any array side
+_LO = np.uint64(0x00FF00FF00FF00FF)
+_ONES16 = np.uint64(0x0001000100010001)
+_HIGH7 = np.uint64(0xFEFEFEFEFEFEFEFE)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lane_sum(acc):  # pragma: no cover - compiled
+    """Sum of the 8 byte lanes of a uint64 (each lane <= 255)."""
+    pairs = (acc & _LO) + ((acc >> np.uint64(8)) & _LO)  # four 16-bit lanes <= 510
+    return np.int64((pairs * _ONES16) >> np.uint64(48))
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no cover - compiled
+    """Per row of ``row_len`` uint8 values: |P & T|, |P|, |T| and a non-binary flag.
+
+    ``pred`` and ``truth`` are 1-D uint8 arrays of ``n_rows * row_len`` values;
+    ``pred64`` and ``truth64`` are uint64 views of their first ``8 * k`` bytes
+    (same memory). Whole 8-byte words are counted SWAR-style: the bytes of a
+    word are 0 or 1, so adding words adds eight byte lanes at once, folded
+    every 255 words before a lane can overflow. ``bad[r]`` is 1 when row ``r``
+    holds a value other than 0 or 1 in either array; the counts of such a row
+    are meaningless and the wrapper raises.
+    """
+    inter = np.zeros(n_rows, np.int64)
+    sum_p = np.zeros(n_rows, np.int64)
+    sum_t = np.zeros(n_rows, np.int64)
+    bad = np.zeros(n_rows, np.uint8)
+    n_words = pred64.shape[0]
+    for r in prange(n_rows):
+        b0 = r * row_len
+        b1 = b0 + row_len
+        w0 = (b0 + 7) // 8
+        w1 = b1 // 8
+        if w1 > n_words:
+            w1 = n_words
+        if w1 < w0:
+            w1 = w0
+            head_end = b1
+        else:
+            head_end = 8 * w0
+        i_acc = 0
+        p_acc = 0
+        t_acc = 0
+        o_byte = 0
+        for k in range(b0, head_end):
+            x = pred[k]
+            y = truth[k]
+            i_acc += x & y
+            p_acc += x
+            t_acc += y
+            o_byte |= x | y
+        o_word = np.uint64(0)
+        w = w0
+        while w < w1:
+            stop = min(w + 255, w1)
+            ai = np.uint64(0)
+            ap = np.uint64(0)
+            at = np.uint64(0)
+            ao = np.uint64(0)
+            for q in range(w, stop):
+                x = pred64[q]
+                y = truth64[q]
+                ai += x & y
+                ap += x
+                at += y
+                ao |= x | y
+            i_acc += _lane_sum(ai)
+            p_acc += _lane_sum(ap)
+            t_acc += _lane_sum(at)
+            o_word |= ao
+            w = stop
+        tail_start = max(8 * w1, head_end)
+        for k in range(tail_start, b1):
+            x = pred[k]
+            y = truth[k]
+            i_acc += x & y
+            p_acc += x
+            t_acc += y
+            o_byte |= x | y
+        inter[r] = i_acc
+        sum_p[r] = p_acc
+        sum_t[r] = t_acc
+        bad[r] = 1 if (o_byte > 1 or (o_word & _HIGH7) != 0) else 0
+    return inter, sum_p, sum_t, bad
+
+
+# --------------------------------------------------------------------------
+# runs: merge-intersection of sorted, disjoint half-open intervals
+# --------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def merge_runs(starts, ends):  # pragma: no cover - compiled
+    """Union of half-open intervals sorted by start -> sorted, disjoint, non-adjacent.
+
+    Zero-length intervals vanish. Returns ``(starts, ends)`` as new int64 arrays.
+    """
+    n = starts.shape[0]
+    out_s = np.empty(n, np.int64)
+    out_e = np.empty(n, np.int64)
+    m = 0
+    for i in range(n):
+        s = starts[i]
+        e = ends[i]
+        if e <= s:
+            continue
+        if m > 0 and s <= out_e[m - 1]:
+            if e > out_e[m - 1]:
+                out_e[m - 1] = e
+        else:
+            out_s[m] = s
+            out_e[m] = e
+            m += 1
+    return out_s[:m].copy(), out_e[:m].copy()
+
+
+@njit(cache=True, nogil=True)
+def intersect_runs(s1, e1, s2, e2):  # pragma: no cover - compiled
+    """Total length of the intersection of two sorted disjoint interval lists."""
+    i = 0
+    j = 0
+    n1 = s1.shape[0]
+    n2 = s2.shape[0]
+    total = 0
+    while i < n1 and j < n2:
+        lo = max(s1[i], s2[j])
+        hi = min(e1[i], e2[j])
+        if hi > lo:
+            total += hi - lo
+        if e1[i] < e2[j]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+# --------------------------------------------------------------------------
+# Hausdorff: bounding box and exact squared Euclidean distance transform
+# --------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def bbox_union(a, b):  # pragma: no cover - compiled
+    """Counts of ``a`` and ``b`` and the bounding box of ``a | b`` (3-D uint8 0/1).
+
+    Returns ``(count_a, count_b, lo0, hi0, lo1, hi1, lo2, hi2)`` with half-open
+    bounds; the box is empty (all bounds 0) when both arrays are all zero.
+    """
+    n0, n1, n2 = a.shape
+    cnt_a = np.zeros(n0, np.int64)
+    cnt_b = np.zeros(n0, np.int64)
+    lo1s = np.full(n0, n1, np.int64)
+    hi1s = np.full(n0, -1, np.int64)
+    lo2s = np.full(n0, n2, np.int64)
+    hi2s = np.full(n0, -1, np.int64)
+    for i in prange(n0):
+        ca = 0
+        cb = 0
+        for j in range(n1):
+            ra = 0
+            rb = 0
+            for k in range(n2):
+                ra += a[i, j, k]
+                rb += b[i, j, k]
+            ca += ra
+            cb += rb
+            if ra + rb:
+                if j < lo1s[i]:
+                    lo1s[i] = j
+                hi1s[i] = j
+                k = 0
+                while not (a[i, j, k] | b[i, j, k]):
+                    k += 1
+                if k < lo2s[i]:
+                    lo2s[i] = k
+                k = n2 - 1
+                while not (a[i, j, k] | b[i, j, k]):
+                    k -= 1
+                if k > hi2s[i]:
+                    hi2s[i] = k
+        cnt_a[i] = ca
+        cnt_b[i] = cb
+    lo0 = n0
+    hi0 = -1
+    lo1 = n1
+    hi1 = -1
+    lo2 = n2
+    hi2 = -1
+    for i in range(n0):
+        if hi1s[i] >= 0:
+            if i < lo0:
+                lo0 = i
+            hi0 = i
+            lo1 = min(lo1, lo1s[i])
+            hi1 = max(hi1, hi1s[i])
+            lo2 = min(lo2, lo2s[i])
+            hi2 = max(hi2, hi2s[i])
+    ca = cnt_a.sum()
+    cb = cnt_b.sum()
+    if hi0 < 0:
+        return ca, cb, 0, 0, 0, 0, 0, 0
+    return ca, cb, lo0, hi0 + 1, lo1, hi1 + 1, lo2, hi2 + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _envelope_1d(f, n, step, d, v, z):  # pragma: no cover - compiled
+    """Felzenszwalb-Huttenlocher lower envelope: d[q] = min_p (q-p)^2 step^2 + f[p].
+
+    ``f`` holds squared distances (``inf`` where there is no feature yet).
+    Positions are ``q * step``; with ``step == 1`` and integer ``f`` every
+    value is an exact integer in float64, so the transform is exact.
+    """
+    k = -1
+    for q in range(n):
+        fq = f[q]
+        if fq == np.inf:
+            continue
+        xq = q * step
+        if k < 0:
+            k = 0
+            v[0] = q
+            z[0] = -np.inf
+            z[1] = np.inf
+            continue
+        while True:
+            p = v[k]
+            xp = p * step
+            s = ((fq + xq * xq) - (f[p] + xp * xp)) / (2.0 * (xq - xp))
+            if s <= z[k]:
+                k -= 1
+                if k < 0:
+                    break
+            else:
+                break
+        if k < 0:
+            k = 0
+            v[0] = q
+            z[0] = -np.inf
+            z[1] = np.inf
+            continue
+        k += 1
+        v[k] = q
+        z[k] = s
+        z[k + 1] = np.inf
+    if k < 0:
+        for q in range(n):
+            d[q] = np.inf
+        return
+    j = 0
+    for q in range(n):
+        xq = q * step
+        while z[j + 1] < xq:
+            j += 1
+        p = v[j]
+        dx = xq - p * step
+        d[q] = dx * dx + f[p]
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
+    """Largest squared distance from a voxel of ``a`` to the nearest voxel of ``b``.
+
+    ``a`` and ``b`` are 3-D uint8 0/1 arrays of one shape, ``b`` not all zero;
+    ``s0, s1, s2`` the spacing of the axes. Exact squared Euclidean distance
+    transform of ``b`` (Felzenszwalb-Huttenlocher), separable:
+
+    1. axis 0 on the binary mask by a forward and a backward sweep, plane by
+       plane (contiguous rows);
+    2. axis 1 by the lower envelope, only in planes that hold a voxel of
+       ``a`` outside ``b``;
+    3. axis 2 by the lower envelope, only on rows that hold such a voxel, where
+       the maximum is taken directly (the transform is never stored).
+
+    Voxels of ``a`` inside ``b`` are 0 away and are skipped. Returns 0.0 when
+    ``a`` has no voxel outside ``b``.
+    """
+    n0, n1, n2 = a.shape
+    g = np.empty((n0, n1, n2), np.float64)
+    row_has = np.zeros((n0, n1), np.uint8)
+    # 1. axis 0: index distance to the nearest feature along the axis
+    #    (branch-free sweeps; a distance >= _FAR means no feature on the column)
+    for j in prange(n1):
+        last = np.empty(n2, np.int64)
+        for k in range(n2):
+            last[k] = -_FAR
+        for i in range(n0):
+            hit = np.uint8(0)
+            for k in range(n2):
+                bk = b[i, j, k]
+                last[k] = i if bk else last[k]
+                hit |= a[i, j, k] & (bk ^ np.uint8(1))
+                g[i, j, k] = i - last[k]
+            row_has[i, j] = hit
+        for k in range(n2):
+            last[k] = _FAR
+        for i in range(n0 - 1, -1, -1):
+            for k in range(n2):
+                last[k] = i if b[i, j, k] else last[k]
+                dist = min(g[i, j, k], last[k] - i)
+                x = dist * s0
+                g[i, j, k] = x * x if dist < _FAR // 2 else np.inf
+    # 2. axis 1, in planes with query voxels
+    plane_max = np.zeros(n0, np.float64)
+    for i in prange(n0):
+        has = False
+        for j in range(n1):
+            if row_has[i, j]:
+                has = True
+                break
+        if not has:
+            continue
+        f = np.empty(max(n1, n2), np.float64)
+        d = np.empty(max(n1, n2), np.float64)
+        v = np.empty(max(n1, n2), np.int64)
+        z = np.empty(max(n1, n2) + 1, np.float64)
+        if n1 > 1:
+            for k in range(n2):
+                for j in range(n1):
+                    f[j] = g[i, j, k]
+                _envelope_1d(f, n1, s1, d, v, z)
+                for j in range(n1):
+                    g[i, j, k] = d[j]
+        # 3. axis 2, on rows with query voxels; the maximum over the query
+        m = 0.0
+        for j in range(n1):
+            if not row_has[i, j]:
+                continue
+            for k in range(n2):
+                f[k] = g[i, j, k]
+            _envelope_1d(f, n2, s2, d, v, z)
+            for k in range(n2):
+                if a[i, j, k] and not b[i, j, k] and d[k] > m:
+                    m = d[k]
+        plane_max[i] = m
+    return plane_max.max() if n0 else 0.0

@@ -1,0 +1,991 @@
+"""Segmentation metrics: Dice, IoU, Hausdorff and the UWMGI competition score.
+
+Count, then reduce: numba kernels count the intersection and the two areas of
+every mask pair in one pass, and the scores are computed from the counts.
+
+Empty masks
+-----------
+A pair of empty masks has no Dice or IoU of its own (0/0). Every metric takes
+the same keyword ``empty`` that says what such a pair scores:
+
+========  =========================================================
+``1.0``   (default) a correct "nothing here" is perfect, as smp and most
+          notebooks do
+``0.0``   the pair scores zero
+"skip"    the pair scores NaN and is left out of every mean
+========  =========================================================
+
+One empty mask against a non-empty one always scores 0.0. :func:`hausdorff`
+is a distance, not a score: two empty masks are 0.0 apart and one empty mask
+is ``inf`` away from a non-empty one. ``docs/metrics.md`` has the full table.
+
+Inputs
+------
+Masks are arrays of 0/1 values: bool, any integer dtype or float 0.0/1.0.
+Anything else (probabilities, 255, NaN) raises :class:`InvalidMaskError`;
+threshold first. Objects with ``.detach().cpu().numpy()`` (torch tensors) are
+converted at the edge; this module never imports torch.
+
+Examples
+--------
+>>> import numpy as np
+>>> from rlemask.metrics import dice, iou, dice_rle, hausdorff
+>>> a = np.array([[1, 1, 0, 0]], dtype=np.uint8)
+>>> b = np.array([[0, 1, 1, 0]], dtype=np.uint8)
+>>> float(dice(a, b)), float(iou(a, b))
+(0.5, 0.3333333333333333)
+>>> dice_rle("1 2", "2 2", (1, 4))
+0.5
+>>> hausdorff(a, b)
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from rlemask.errors import InvalidMaskError, InvalidRleError, LayoutError, RlemaskError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "dice",
+    "iou",
+    "dice_rle",
+    "hausdorff",
+    "uwmgi_score",
+    "ScoreReport",
+]
+
+Empty = Union[float, Literal["skip"]]
+
+_CLASSES = ("large_bowel", "small_bowel", "stomach")
+
+
+# --------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------
+
+
+def _empty_value(empty: Any) -> float:
+    """1.0, 0.0 or NaN for the ``empty`` keyword; anything else raises."""
+    if isinstance(empty, str):
+        if empty == "skip":
+            return math.nan
+    elif not isinstance(empty, bool) and isinstance(empty, (int, float, np.integer, np.floating)):
+        if empty == 1:
+            return 1.0
+        if empty == 0:
+            return 0.0
+    raise RlemaskError(
+        f"empty={empty!r} is not a valid empty-mask convention; "
+        "expected 1.0 (two empty masks score 1), 0.0 (they score 0) or 'skip' (NaN, left out of means)"
+    )
+
+
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    """np.asarray, converting torch-like tensors through .detach().cpu().numpy()."""
+    if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "numpy"):
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMaskError(f"{name} cannot be read as an array: {exc}") from None
+
+
+def _first_bad(arr: np.ndarray, bad: np.ndarray, name: str) -> InvalidMaskError:
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
+    value = arr[index].item()
+    return InvalidMaskError(
+        f"{name} holds {value!r} at index {index} (dtype={arr.dtype}); expected a binary mask "
+        "of 0/1 values (bool, integers or floats 0.0/1.0); threshold probabilities first, "
+        f"e.g. {name} > 0.5"
+    )
+
+
+def _binary(x: Any, name: str, *, check_uint8: bool = True) -> np.ndarray:
+    """C-contiguous uint8 0/1 array with the shape of ``x``.
+
+    bool arrays are viewed without copying the values. uint8 arrays are only
+    checked when ``check_uint8`` (the counting kernel checks them otherwise).
+    """
+    arr = _to_numpy(x, name)
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr).view(np.uint8)
+    if arr.dtype == np.uint8:
+        arr = np.ascontiguousarray(arr)
+        if check_uint8 and arr.size and arr.max() > 1:
+            raise _first_bad(arr, arr > 1, name)
+        return arr
+    if arr.dtype.kind in "iuf":
+        ok = (arr == 0) | (arr == 1)
+        if not ok.all():
+            raise _first_bad(arr, ~ok, name)
+        return np.ascontiguousarray(arr, dtype=np.uint8)
+    raise InvalidMaskError(
+        f"{name} has dtype={arr.dtype}; expected a binary mask (bool, integer or float 0/1 values)"
+    )
+
+
+def _pair(pred: Any, truth: Any, names: tuple[str, str], *, min_ndim: int = 2):
+    p = _binary(pred, names[0], check_uint8=False)
+    t = _binary(truth, names[1], check_uint8=False)
+    if p.shape != t.shape:
+        raise InvalidMaskError(
+            f"{names[0]} has shape={p.shape} but {names[1]} has shape={t.shape}; "
+            "expected equal shapes (..., H, W)"
+        )
+    if p.ndim < min_ndim:
+        raise InvalidMaskError(
+            f"{names[0]} and {names[1]} have shape={p.shape}; expected at least 2 dimensions (..., H, W)"
+        )
+    return p, t
+
+
+def _counts(pred: Any, truth: Any):
+    """(intersection, |pred|, |truth|) per mask over the last two axes, shape (...)."""
+    from rlemask import _kernels_metrics as K
+
+    p, t = _pair(pred, truth, ("pred", "truth"))
+    lead = p.shape[:-2]
+    row_len = p.shape[-2] * p.shape[-1]
+    n_rows = int(np.prod(lead, dtype=np.int64))
+    if n_rows == 0 or row_len == 0:
+        z = np.zeros(lead, np.int64)
+        return z, z.copy(), z.copy()
+    pf, tf = p.reshape(-1), t.reshape(-1)
+    pw, tw = _words(pf), _words(tf)
+    if pw.size != tw.size:  # one of them is not 8-byte aligned: count byte by byte
+        pw = tw = np.zeros(0, np.uint64)
+    inter, sp, st, bad = K.count_rows(pf, tf, pw, tw, n_rows, row_len)
+    if bad.any():
+        for arr, name in ((p, "pred"), (t, "truth")):
+            if arr.max() > 1:
+                raise _first_bad(arr, arr > 1, name)
+    return inter.reshape(lead), sp.reshape(lead), st.reshape(lead)
+
+
+def _words(flat: np.ndarray) -> np.ndarray:
+    """uint64 view of the whole 8-byte words of a contiguous uint8 array (empty if unaligned)."""
+    n = flat.size // 8
+    if n == 0 or flat.ctypes.data % 8:
+        return np.zeros(0, np.uint64)
+    return flat[: 8 * n].view(np.uint64)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+    out = np.empty(np.shape(num), np.float64)
+    nz = den != 0
+    np.divide(num, den, out=out, where=nz)
+    out[~nz] = empty
+    return out
+
+
+# --------------------------------------------------------------------------
+# Dice and IoU
+# --------------------------------------------------------------------------
+
+
+def dice(pred: ArrayLike, truth: ArrayLike, *, empty: Empty = 1.0) -> NDArray[np.float64]:
+    """Dice coefficient ``2|P & T| / (|P| + |T|)`` of every mask over the last two axes.
+
+    Parameters
+    ----------
+    pred, truth : array_like, shape (..., H, W)
+        Binary masks of equal shape: bool, integers or floats with values 0
+        and 1 (torch tensors are converted with ``.detach().cpu().numpy()``).
+    empty : {1.0, 0.0, "skip"}, keyword-only
+        Score of a pair of empty masks: 1.0 (default), 0.0, or NaN for
+        ``"skip"`` (``np.nanmean`` then leaves it out).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (...)
+        One score per mask; a 0-d array for 2-D inputs.
+
+    Raises
+    ------
+    InvalidMaskError
+        Shapes differ, fewer than 2 dimensions, or a value other than 0/1.
+    RlemaskError
+        ``empty`` is not 1.0, 0.0 or "skip".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.zeros((2, 3, 4, 4), bool); t = np.zeros((2, 3, 4, 4), bool)
+    >>> p[0, 0, :2] = True; t[0, 0, 1:3] = True
+    >>> dice(p, t)[0]
+    array([0.5, 1. , 1. ])
+    >>> dice(p, t, empty="skip")[0]
+    array([0.5, nan, nan])
+    """
+    e = _empty_value(empty)
+    inter, sp, st = _counts(pred, truth)
+    return _ratio(2.0 * inter, (sp + st).astype(np.float64), e)
+
+
+def iou(pred: ArrayLike, truth: ArrayLike, *, empty: Empty = 1.0) -> NDArray[np.float64]:
+    """Intersection over union (Jaccard) ``|P & T| / |P | T|`` over the last two axes.
+
+    Same inputs, ``empty`` convention, output and errors as :func:`dice`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> iou(np.array([[1, 1, 0]]), np.array([[0, 1, 1]]))
+    array(0.33333333)
+    >>> float(iou(np.zeros((2, 2)), np.zeros((2, 2)), empty=0.0))
+    0.0
+    """
+    e = _empty_value(empty)
+    inter, sp, st = _counts(pred, truth)
+    return _ratio(inter.astype(np.float64), (sp + st - inter).astype(np.float64), e)
+
+
+# --------------------------------------------------------------------------
+# Dice straight from run-length strings
+# --------------------------------------------------------------------------
+
+
+def _is_missing(rle: Any) -> bool:
+    if rle is None:
+        return True
+    if isinstance(rle, float) and math.isnan(rle):
+        return True
+    return type(rle).__name__ == "NAType"  # pandas.NA without importing pandas
+
+
+def _check_shape(shape: Any) -> tuple[int, int]:
+    try:
+        h, w = shape
+        if isinstance(h, bool) or isinstance(w, bool):
+            raise TypeError
+        h_i, w_i = int(h), int(w)
+        if h_i != h or w_i != w or h_i < 0 or w_i < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InvalidRleError(
+            f"shape={shape!r} is not a (height, width) pair of non-negative integers"
+        ) from None
+    return h_i, w_i
+
+
+def _parse_intervals(rle: Any, n_pixels: int, shape: tuple[int, int], name: str, strict: bool):
+    """Sorted, disjoint half-open 0-based pixel intervals of a Kaggle RLE string."""
+    from rlemask import _kernels_metrics as K
+
+    if _is_missing(rle):
+        e = np.zeros(0, np.int64)
+        return e, e.copy()
+    if not isinstance(rle, str):
+        raise InvalidRleError(f"{name} is {type(rle).__name__} {rle!r}; expected a run-length string")
+    tokens = rle.split()
+    if len(tokens) % 2:
+        raise InvalidRleError(
+            f"{name} has {len(tokens)} tokens; expected start/length pairs (an even number)",
+            token=len(tokens) - 1,
+        )
+    try:
+        values = np.array(tokens, dtype=np.int64) if tokens else np.zeros(0, np.int64)
+        if not all(t.isascii() and t.isdigit() for t in tokens):
+            raise ValueError
+    except (ValueError, OverflowError):
+        for i, tok in enumerate(tokens):
+            if not (tok.isascii() and tok.isdigit()) or int(tok) >= 2**62:
+                raise InvalidRleError(
+                    f"{name} token {i} ({tok!r}) is not a non-negative integer",
+                    token=i,
+                    run=i // 2,
+                ) from None
+        raise  # pragma: no cover - unreachable
+    starts = values[0::2] - 1
+    lengths = values[1::2]
+    if starts.size and starts.min() < 0:
+        r = int(np.argmax(starts < 0))
+        raise InvalidRleError(
+            f"{name} run {r} has start=0; starts are 1-based", token=2 * r, run=r, offset=0
+        )
+    ends = starts + lengths
+    if ends.size and ends.max() > n_pixels:
+        r = int(np.argmax(ends > n_pixels))
+        raise InvalidRleError(
+            f"{name} run {r} (start={int(starts[r]) + 1}, length={int(lengths[r])}) ends past the "
+            f"{n_pixels} pixels of shape={shape}",
+            token=2 * r,
+            run=r,
+            offset=int(starts[r]),
+        )
+    if strict and starts.size > 1:
+        # the codec's rule (rlemask.rle.decode), zero-length runs included
+        bad = starts[1:] < ends[:-1]
+        if bad.any():
+            r = int(np.argmax(bad)) + 1
+            raise InvalidRleError(
+                f"{name} run {r} (start={int(starts[r]) + 1}, length={int(lengths[r])}) starts before "
+                f"run {r - 1} ends at pixel {int(ends[r - 1])}; runs must be sorted and must not "
+                "overlap (pass strict=False to score the union of the runs)",
+                token=2 * r,
+                run=r,
+                offset=int(starts[r]),
+            )
+    keep = lengths > 0
+    if not keep.all():
+        starts, ends = starts[keep], ends[keep]
+    if starts.size > 1:
+        if not strict:
+            order = np.argsort(starts, kind="stable")
+            starts, ends = starts[order], ends[order]
+        starts, ends = K.merge_runs(np.ascontiguousarray(starts), np.ascontiguousarray(ends))
+    return starts, ends
+
+
+def dice_rle(
+    pred_rle: str | None,
+    truth_rle: str | None,
+    shape: tuple[int, int],
+    *,
+    empty: Empty = 1.0,
+    strict: bool = True,
+) -> float:
+    """Dice of two masks given as Kaggle run-length strings, without building the masks.
+
+    The runs are parsed into sorted pixel intervals and intersected by a
+    merge walk, so the cost is proportional to the number of runs, not pixels.
+    ``dice_rle(p, t, shape) == float(dice(decode(p, shape), decode(t, shape)))``.
+
+    Parameters
+    ----------
+    pred_rle, truth_rle : str or None
+        "start length" pairs, starts 1-based; ``None``, ``""``, NaN and
+        ``pd.NA`` are empty masks.
+    shape : (int, int)
+        ``(height, width)`` of both masks (the pixel count bounds the runs).
+    empty : {1.0, 0.0, "skip"}, keyword-only
+        Score of two empty masks, as in :func:`dice`.
+    strict : bool, keyword-only
+        ``True`` (default) rejects runs that are unsorted or overlap; ``False``
+        scores the union of the runs.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InvalidRleError
+        Odd token count, a token that is not a non-negative integer, start 0,
+        a run past ``height * width``, unsorted/overlapping runs when strict,
+        or a bad ``shape``.
+
+    Examples
+    --------
+    >>> dice_rle("1 4", "3 4", (4, 4))
+    0.5
+    >>> dice_rle("", None, (4, 4)), dice_rle("", None, (4, 4), empty="skip")
+    (1.0, nan)
+    """
+    from rlemask import _kernels_metrics as K
+
+    e = _empty_value(empty)
+    h, w = _check_shape(shape)
+    n = h * w
+    ps, pe = _parse_intervals(pred_rle, n, (h, w), "pred_rle", strict)
+    ts, te = _parse_intervals(truth_rle, n, (h, w), "truth_rle", strict)
+    area = int((pe - ps).sum() + (te - ts).sum())
+    if area == 0:
+        return e
+    inter = int(K.intersect_runs(ps, pe, ts, te))
+    return 2.0 * inter / area
+
+
+# --------------------------------------------------------------------------
+# Hausdorff
+# --------------------------------------------------------------------------
+
+
+def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
+    if spacing is None:
+        return (1.0,) * ndim
+    try:
+        values = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, dtype=np.float64), (ndim,)))
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != ndim or not all(math.isfinite(s) and s > 0 for s in values):
+        raise RlemaskError(
+            f"spacing={spacing!r} is not valid for {ndim}-D masks; expected {ndim} positive "
+            "finite numbers (one per axis, e.g. slice thickness then pixel height and width)"
+        )
+    return values
+
+
+def _directed_sq(a3: np.ndarray, b3: np.ndarray, sp: tuple[float, float, float]) -> float:
+    """max over a of the squared distance to b (b non-empty; both cropped, 3-D)."""
+    from rlemask import _kernels_metrics as K
+
+    return float(K.directed_max_sq(a3, b3, sp[0], sp[1], sp[2]))
+
+
+def hausdorff(
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    spacing: Sequence[float] | float | None = None,
+    directed: bool = False,
+) -> float:
+    """Exact Hausdorff distance between the foreground voxels of two 2-D or 3-D masks.
+
+    ``max(h(a, b), h(b, a))`` with ``h(a, b) = max over a of the distance to
+    the nearest voxel of b``: the value that
+    ``scipy.spatial.distance.directed_hausdorff`` gives on ``np.argwhere`` of
+    all foreground voxels (times ``spacing``), in both directions. Computed by
+    an exact Euclidean distance transform (Felzenszwalb-Huttenlocher) over the
+    bounding box of ``a | b``, so the cost is linear in the box volume instead
+    of the product of the voxel counts.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (H, W) or (D, H, W)
+        Binary masks of equal shape (bool, integers or floats 0/1).
+    spacing : float or sequence of float, optional, keyword-only
+        Size of a voxel along each axis (e.g. mm); default 1 (distances in
+        pixels). A single number applies to every axis.
+    directed : bool, keyword-only
+        ``True`` returns only ``h(a, b)``, like ``directed_hausdorff(a, b)[0]``.
+
+    Returns
+    -------
+    float
+        ``0.0`` when both masks are empty (also when ``directed``), ``inf``
+        when exactly one is (for ``directed``: when ``b`` is empty and ``a`` is
+        not; an empty ``a`` is 0.0 away from anything).
+
+    Raises
+    ------
+    InvalidMaskError
+        Shapes differ, not 2-D or 3-D, or values other than 0/1.
+    RlemaskError
+        ``spacing`` is not one positive number per axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((5, 5), bool); b = np.zeros((5, 5), bool)
+    >>> a[0, 0] = True; b[3, 4] = True; b[0, 1] = True
+    >>> hausdorff(a, b), hausdorff(a, b, directed=True)
+    (5.0, 1.0)
+    >>> hausdorff(a, b, spacing=(2.0, 1.0))
+    7.211102550927978
+    >>> hausdorff(a, np.zeros((5, 5))), hausdorff(np.zeros((5, 5)), np.zeros((5, 5)))
+    (inf, 0.0)
+    """
+    from rlemask import _kernels_metrics as K
+
+    p = _binary(a, "a")
+    t = _binary(b, "b")
+    if p.shape != t.shape:
+        raise InvalidMaskError(
+            f"a has shape={p.shape} but b has shape={t.shape}; expected equal shapes"
+        )
+    if p.ndim not in (2, 3):
+        raise InvalidMaskError(
+            f"a and b have shape={p.shape}; expected 2-D (H, W) or 3-D (D, H, W) masks"
+        )
+    sp = _spacing(spacing, p.ndim)
+    if p.ndim == 2:
+        p = p.reshape((1,) + p.shape)
+        t = t.reshape((1,) + t.shape)
+        sp = (1.0,) + sp
+    if p.size == 0:
+        return 0.0
+    ca, cb, lo0, hi0, lo1, hi1, lo2, hi2 = K.bbox_union(p, t)
+    if ca == 0 and cb == 0:
+        return 0.0
+    if directed:
+        if ca == 0:
+            return 0.0
+        if cb == 0:
+            return math.inf
+    elif ca == 0 or cb == 0:
+        return math.inf
+    box = (slice(lo0, hi0), slice(lo1, hi1), slice(lo2, hi2))
+    pc = np.ascontiguousarray(p[box])
+    tc = np.ascontiguousarray(t[box])
+    d2 = _directed_sq(pc, tc, sp)
+    if not directed:
+        d2 = max(d2, _directed_sq(tc, pc, sp))
+    return math.sqrt(d2)
+
+
+# --------------------------------------------------------------------------
+# the UWMGI competition score
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """Result of :func:`uwmgi_score`.
+
+    Attributes
+    ----------
+    score, dice, hausdorff : float
+        ``weights[0] * dice + weights[1] * (1 - hausdorff)``, the mean Dice
+        over image x class rows and the mean normalised Hausdorff distance over
+        scan x class rows (NaN rows left out).
+    summary : DataFrame
+        One row: score, dice, hausdorff, images, scans, dice_rows, hausdorff_rows.
+    per_class : DataFrame
+        One row per class (and ``all``): class, dice, hausdorff, score, images,
+        truth_positive, pred_positive.
+    per_scan : DataFrame
+        One row per case-day and class: case_day, case, day, class, slices,
+        depth, height, width, dice, hausdorff_raw (voxels), hausdorff
+        (normalised, in [0, 1]), score.
+    per_image : DataFrame
+        One row per image: id, case_day, and the Dice of each class.
+    options : dict
+        The options the score was computed with.
+    """
+
+    score: float
+    dice: float
+    hausdorff: float
+    summary: pd.DataFrame = field(repr=False)
+    per_class: pd.DataFrame = field(repr=False)
+    per_scan: pd.DataFrame = field(repr=False)
+    per_image: pd.DataFrame = field(repr=False)
+    options: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: score, dice, hausdorff, options and the three tables as records.
+
+        NaN (a skipped value) and ``inf`` (a Hausdorff distance to an empty
+        mask) become ``None``, since JSON has neither.
+        """
+
+        def records(frame):
+            return [
+                {k: _plain(v) for k, v in row.items()}
+                for row in frame.to_dict(orient="records")
+            ]
+
+        return {
+            "score": _plain(self.score),
+            "dice": _plain(self.dice),
+            "hausdorff": _plain(self.hausdorff),
+            "options": {k: _plain(v) for k, v in self.options.items()},
+            "summary": records(self.summary),
+            "per_class": records(self.per_class),
+            "per_scan": records(self.per_scan),
+        }
+
+    def __str__(self) -> str:
+        import pandas as pd
+
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            return (
+                f"score={self.score:.6f}  dice={self.dice:.6f}  hausdorff={self.hausdorff:.6f}\n"
+                f"{self.per_class.to_string(index=False, float_format=lambda v: f'{v:.6f}')}"
+            )
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        v = float(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None  # JSON has no NaN or inf: NaN (skipped) and inf (one mask empty) become null
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _read_table(obj: Any, name: str, classes: tuple[str, ...]) -> pd.DataFrame:
+    """One row per image with one RLE column per class (rlemask.uwmgi.read_labels)."""
+    import pandas as pd
+
+    from rlemask import uwmgi
+
+    if isinstance(obj, (str, os.PathLike)):
+        return uwmgi.read_labels(obj)
+    if not isinstance(obj, pd.DataFrame):
+        raise LayoutError(
+            f"{name} is {type(obj).__name__}; expected a DataFrame or the path of a CSV file"
+        )
+    if "id" in obj.columns and all(c in obj.columns for c in classes):
+        return obj
+    return uwmgi.read_labels(obj)
+
+
+def _read_images(images: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    from rlemask import uwmgi
+
+    if isinstance(images, (str, os.PathLike)):
+        path = os.fspath(images)
+        if os.path.isdir(path):
+            frame = uwmgi.scan(path)
+        else:
+            frame = pd.read_csv(path)
+    elif isinstance(images, pd.DataFrame):
+        frame = images
+    else:
+        raise LayoutError(
+            f"images is {type(images).__name__}; expected a DataFrame (rlemask.uwmgi.scan), "
+            "an image root folder or a CSV with id, height, width"
+        )
+    missing = [c for c in ("id", "height", "width") if c not in frame.columns]
+    if missing:
+        raise LayoutError(
+            f"images lacks the column(s) {missing}; found {list(frame.columns)}; "
+            "expected id, height, width"
+        )
+    return frame
+
+
+def _name_some(ids: Sequence[str], limit: int = 5) -> str:
+    ids = list(ids)
+    shown = ", ".join(repr(str(i)) for i in ids[:limit])
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return shown + more
+
+
+_OPTIONS = {
+    "hausdorff_classes": ("per_class", "merged"),
+    "normalize": ("diagonal", "unit"),
+    "direction": ("symmetric", "pred_to_truth", "truth_to_pred"),
+}
+
+
+def uwmgi_score(
+    truth: Any,
+    pred: Any,
+    *,
+    images: Any = None,
+    classes: Sequence[str] = _CLASSES,
+    empty: Empty = 1.0,
+    hausdorff_classes: str = "per_class",
+    normalize: str = "diagonal",
+    direction: str = "symmetric",
+    weights: tuple[float, float] = (0.4, 0.6),
+) -> ScoreReport:
+    """Score a prediction the way the UW-Madison GI Tract competition did.
+
+    ``score = 0.4 * dice + 0.6 * (1 - hausdorff)`` where ``dice`` is the mean
+    Dice over every image x class row and ``hausdorff`` the mean, over every
+    case-day x class, of the symmetric 3-D Hausdorff distance between the
+    foreground voxels of the truth and predicted volumes (slices stacked in
+    order, slice depth 1, distances in pixels) divided by the volume diagonal
+    ``sqrt(D**2 + H**2 + W**2)`` and clipped to 1. An empty prediction of a
+    non-empty organ (or the reverse) costs the maximum, 1.
+
+    Parameters
+    ----------
+    truth : DataFrame or path
+        One row per image with an RLE column per class (as
+        :func:`rlemask.uwmgi.read_labels` returns), or anything
+        ``read_labels`` accepts (the competition's ``train.csv``).
+    pred : DataFrame or path
+        The same layout, or a submission (``id, class, predicted``). Images of
+        ``truth`` missing from ``pred`` are empty predictions.
+    images : DataFrame or path, optional, keyword-only
+        Image sizes: a table with ``id, height, width``
+        (:func:`rlemask.uwmgi.scan`), the image root folder, or a CSV with
+        those columns. Not needed when ``truth`` has ``height`` and ``width``.
+    classes : sequence of str, keyword-only
+        RLE columns to score (default large_bowel, small_bowel, stomach).
+    empty : {1.0, 0.0, "skip"}, keyword-only
+        Score of a pair of empty masks, for both terms: 1.0 (default; Dice 1
+        and Hausdorff 0), 0.0 (Dice 0 and Hausdorff 1) or "skip" (left out).
+    hausdorff_classes : {"per_class", "merged"}, keyword-only
+        ``"per_class"`` (default): one Hausdorff per case-day and class;
+        ``"merged"``: one per case-day on the union of the classes.
+    normalize : {"diagonal", "unit"}, keyword-only
+        ``"diagonal"`` (default): divide by ``sqrt(D**2 + H**2 + W**2)``;
+        ``"unit"``: scale each axis to [0, 1) (coordinates divided by the
+        axis length) and divide by ``sqrt(3)``.
+    direction : {"symmetric", "pred_to_truth", "truth_to_pred"}, keyword-only
+        Symmetric Hausdorff (default) or one of the one-sided distances.
+    weights : (float, float), keyword-only
+        Weights of Dice and of ``1 - hausdorff`` (default 0.4, 0.6).
+
+    Returns
+    -------
+    ScoreReport
+        ``.score``, ``.dice``, ``.hausdorff`` and the tables ``.summary``,
+        ``.per_class``, ``.per_scan``, ``.per_image``.
+
+    Raises
+    ------
+    LayoutError
+        Prediction ids that are not in ``truth``, duplicated ids, missing
+        image sizes, or a scan whose slices are incomplete.
+    InvalidRleError
+        A malformed RLE string.
+    RlemaskError
+        An unknown option value.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> truth = pd.DataFrame({"id": ["case1_day0_slice_0001", "case1_day0_slice_0002"],
+    ...                       "height": 4, "width": 4,
+    ...                       "stomach": ["1 2", ""]})
+    >>> pred = pd.DataFrame({"id": ["case1_day0_slice_0001"], "stomach": ["1 2"]})
+    >>> report = uwmgi_score(truth, pred, classes=["stomach"])
+    >>> report.dice, report.hausdorff, report.score
+    (1.0, 0.0, 1.0)
+    """
+    import pandas as pd
+
+    from rlemask import masks
+
+    e = _empty_value(empty)
+    classes = tuple(classes)
+    for key, value in (
+        ("hausdorff_classes", hausdorff_classes),
+        ("normalize", normalize),
+        ("direction", direction),
+    ):
+        if value not in _OPTIONS[key]:
+            raise RlemaskError(f"{key}={value!r} is not one of {_OPTIONS[key]}")
+    w_dice, w_hd = (float(x) for x in weights)
+
+    t = _read_table(truth, "truth", classes)
+    p = _read_table(pred, "pred", classes)
+    for frame, name in ((t, "truth"), (p, "pred")):
+        missing = [c for c in ("id",) + classes if c not in frame.columns]
+        if missing:
+            raise LayoutError(f"{name} lacks the column(s) {missing}; found {list(frame.columns)}")
+        dup = frame["id"][frame["id"].duplicated()]
+        if len(dup):
+            raise LayoutError(f"{name} has {len(dup)} duplicated id(s): {_name_some(dup.unique())}")
+    t_ids = t["id"].astype(str)
+    p_ids = p["id"].astype(str)
+    extra = p_ids[~p_ids.isin(t_ids)]
+    if len(extra):
+        raise LayoutError(
+            f"pred has {len(extra)} id(s) that are not in truth: {_name_some(extra)}; "
+            "expected prediction ids to be a subset of the truth ids"
+        )
+
+    # sizes
+    base = pd.DataFrame({"id": t_ids.to_numpy()})
+    if images is not None:
+        im = _read_images(images)
+        sizes = pd.DataFrame(
+            {
+                "id": im["id"].astype(str).to_numpy(),
+                "height": im["height"].to_numpy(),
+                "width": im["width"].to_numpy(),
+            }
+        ).drop_duplicates("id")
+        base = base.merge(sizes, on="id", how="left", validate="one_to_one")
+        lost = base["id"][base["height"].isna()]
+        if len(lost):
+            raise LayoutError(
+                f"{len(lost)} truth id(s) have no size in images: {_name_some(lost)}"
+            )
+    elif "height" in t.columns and "width" in t.columns:
+        base["height"] = t["height"].to_numpy()
+        base["width"] = t["width"].to_numpy()
+    else:
+        raise LayoutError(
+            "truth has no height/width columns; pass images= (rlemask.uwmgi.scan(root), the image "
+            "root folder, or a CSV with id, height, width)"
+        )
+    base["height"] = base["height"].astype(np.int64)
+    base["width"] = base["width"].astype(np.int64)
+
+    def rle_column(frame: pd.DataFrame, c: str) -> np.ndarray:
+        col = frame[c]
+        values = col.astype(object).where(col.notna(), "").to_numpy(dtype=object)
+        return values
+
+    t_table = base.copy()
+    for c in classes:
+        t_table[c] = rle_column(t, c)
+    p_map = {c: pd.Series(rle_column(p, c), index=p_ids.to_numpy()) for c in classes}
+    p_table = base.copy()
+    for c in classes:
+        p_table[c] = p_map[c].reindex(t_ids.to_numpy()).fillna("").to_numpy(dtype=object)
+
+    from rlemask import uwmgi
+
+    parsed = [uwmgi.parse_id(i) for i in t_ids]
+    case = np.array([x[0] for x in parsed], np.int64)
+    day = np.array([x[1] for x in parsed], np.int64)
+    slc = np.array([x[2] for x in parsed], np.int64)
+    for tab in (t_table, p_table):
+        tab["case"] = case
+        tab["day"] = day
+        tab["slice"] = slc
+    case_day = np.array([f"case{c}_day{d}" for c, d in zip(case, day)], dtype=object)
+
+    n_img = len(t_table)
+    dice_rows = np.full((n_img, len(classes)), np.nan)
+    t_pos = np.zeros((n_img, len(classes)), bool)
+    p_pos = np.zeros((n_img, len(classes)), bool)
+    id_pos = pd.Series(np.arange(n_img), index=t_ids.to_numpy())
+
+    scan_rows = []
+    keys = pd.DataFrame({"case": case, "day": day}).drop_duplicates().sort_values(["case", "day"])
+    for cs, dy in keys.itertuples(index=False):
+        cd = f"case{cs}_day{dy}"
+        vt = masks.volume(t_table, cd, classes=classes)
+        vp = masks.volume(p_table, cd, classes=classes)
+        rows_here = np.flatnonzero(case_day == cd)
+        order = rows_here[np.argsort(slc[rows_here], kind="stable")]
+        depth, height, width = vt.shape[:3]
+        # Dice of every (slice, class) of the volume; the volume's slices are the table's rows
+        inter, s_p, s_t = _counts(np.moveaxis(vp, -1, 1), np.moveaxis(vt, -1, 1))
+        if inter.shape[0] == len(order):
+            idx = order
+        else:  # the volume has slices the table lacks (padding): keep the table's rows
+            slice_numbers = np.sort(np.unique(slc[rows_here]))
+            idx = id_pos[t_ids.to_numpy()[order]].to_numpy()
+            pos = np.searchsorted(slice_numbers, slc[idx])
+            inter, s_p, s_t = inter[pos], s_p[pos], s_t[pos]
+        dice_rows[idx] = _ratio(2.0 * inter, (s_p + s_t).astype(np.float64), e)
+        t_pos[idx] = s_t > 0
+        p_pos[idx] = s_p > 0
+
+        if normalize == "diagonal":
+            spacing = None
+            max_dist = math.sqrt(depth**2 + height**2 + width**2)
+        else:
+            spacing = (1.0 / depth, 1.0 / height, 1.0 / width)
+            max_dist = math.sqrt(3.0)
+        groups: list[tuple[str, np.ndarray, np.ndarray]]
+        if hausdorff_classes == "per_class":
+            groups = [(c, vt[..., k], vp[..., k]) for k, c in enumerate(classes)]
+        else:
+            groups = [("all", vt.max(axis=-1), vp.max(axis=-1))]
+        for c, gt, pr in groups:
+            if direction == "symmetric":
+                raw = hausdorff(pr, gt, spacing=spacing)
+            elif direction == "pred_to_truth":
+                raw = hausdorff(pr, gt, spacing=spacing, directed=True)
+            else:
+                raw = hausdorff(gt, pr, spacing=spacing, directed=True)
+            gt_any = bool(gt.any())
+            pr_any = bool(pr.any())
+            if not gt_any and not pr_any:
+                hd = 0.0 if e == 1.0 else (1.0 if e == 0.0 else math.nan)
+            elif not gt_any or not pr_any:
+                hd = 1.0
+            else:
+                hd = min(raw / max_dist, 1.0)
+            if c == "all":
+                dice_c = float(np.nanmean(dice_rows[rows_here])) if np.isfinite(dice_rows[rows_here]).any() else math.nan
+            else:
+                col = dice_rows[rows_here, classes.index(c)]
+                dice_c = float(np.nanmean(col)) if np.isfinite(col).any() else math.nan
+            scan_rows.append(
+                {
+                    "case_day": cd,
+                    "case": int(cs),
+                    "day": int(dy),
+                    "class": c,
+                    "slices": int(len(rows_here)),
+                    "depth": int(depth),
+                    "height": int(height),
+                    "width": int(width),
+                    "dice": dice_c,
+                    "hausdorff_raw": float(raw),
+                    "hausdorff": float(hd),
+                }
+            )
+
+    per_scan = pd.DataFrame(
+        scan_rows,
+        columns=[
+            "case_day", "case", "day", "class", "slices", "depth", "height", "width",
+            "dice", "hausdorff_raw", "hausdorff",
+        ],
+    )
+    per_scan["score"] = w_dice * per_scan["dice"] + w_hd * (1.0 - per_scan["hausdorff"])
+
+    def nanmean(x: np.ndarray) -> float:
+        x = np.asarray(x, np.float64)
+        finite = ~np.isnan(x)
+        return float(x[finite].mean()) if finite.any() else math.nan
+
+    mean_dice = nanmean(dice_rows.reshape(-1))
+    mean_hd = nanmean(per_scan["hausdorff"].to_numpy())
+    score = w_dice * mean_dice + w_hd * (1.0 - mean_hd)
+
+    class_rows = []
+    for k, c in enumerate(classes):
+        d_c = nanmean(dice_rows[:, k])
+        if hausdorff_classes == "per_class":
+            h_c = nanmean(per_scan.loc[per_scan["class"] == c, "hausdorff"].to_numpy())
+        else:
+            h_c = math.nan
+        class_rows.append(
+            {
+                "class": c,
+                "dice": d_c,
+                "hausdorff": h_c,
+                "score": w_dice * d_c + w_hd * (1.0 - h_c),
+                "images": n_img,
+                "truth_positive": int(t_pos[:, k].sum()),
+                "pred_positive": int(p_pos[:, k].sum()),
+            }
+        )
+    class_rows.append(
+        {
+            "class": "all",
+            "dice": mean_dice,
+            "hausdorff": mean_hd,
+            "score": score,
+            "images": n_img,
+            "truth_positive": int(t_pos.sum()),
+            "pred_positive": int(p_pos.sum()),
+        }
+    )
+    per_class = pd.DataFrame(class_rows)
+    per_image = pd.DataFrame({"id": t_ids.to_numpy(), "case_day": case_day})
+    for k, c in enumerate(classes):
+        per_image[c] = dice_rows[:, k]
+    summary = pd.DataFrame(
+        [
+            {
+                "score": score,
+                "dice": mean_dice,
+                "hausdorff": mean_hd,
+                "images": n_img,
+                "scans": int(len(keys)),
+                "dice_rows": int(np.isfinite(dice_rows).sum()),
+                "hausdorff_rows": int(per_scan["hausdorff"].notna().sum()),
+            }
+        ]
+    )
+    options = {
+        "classes": classes,
+        "empty": empty,
+        "hausdorff_classes": hausdorff_classes,
+        "normalize": normalize,
+        "direction": direction,
+        "weights": (w_dice, w_hd),
+    }
+    return ScoreReport(
+        score=score,
+        dice=mean_dice,
+        hausdorff=mean_hd,
+        summary=summary,
+        per_class=per_class,
+        per_scan=per_scan,
+        per_image=per_image,
+        options=options,
+    )

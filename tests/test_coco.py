@@ -1,0 +1,101 @@
+"""Tests of rlemask.coco against pycocotools and the plain reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference import rle_reference_coco_counts, rle_reference_coco_string, rle_reference_encode
+from strategies import rle_masks
+
+from rlemask.coco import from_coco, to_coco
+from rlemask.errors import InvalidRleError
+from rlemask.rle import decode, encode
+
+mask_api = pytest.importorskip("pycocotools.mask", reason="pycocotools is in the 'test' extra")
+
+ORDERS = st.sampled_from(["C", "F"])
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+def _coco(mask) -> dict:
+    return mask_api.encode(np.asfortranarray(np.asarray(mask).astype(np.uint8)))
+
+
+@given(mask=rle_masks(max_side=20), order=ORDERS)
+def test_to_coco_is_byte_identical_to_pycocotools(mask, order):
+    ours = to_coco(encode(mask, order=order), mask.shape, order=order)
+    theirs = _coco(mask)
+    assert ours == theirs
+    assert isinstance(ours["counts"], bytes)
+    assert ours["counts"] == rle_reference_coco_string(rle_reference_coco_counts(mask))
+
+
+@given(mask=rle_masks(max_side=20), order=ORDERS)
+def test_from_coco_reads_pycocotools_output(mask, order):
+    expected = rle_reference_encode(mask, order)
+    obj = _coco(mask)
+    assert from_coco(obj, order=order) == expected
+    assert from_coco({"size": obj["size"], "counts": obj["counts"].decode("ascii")}, order=order) == expected
+    uncompressed = {"size": list(mask.shape), "counts": rle_reference_coco_counts(mask)}
+    assert from_coco(uncompressed, order=order) == expected
+
+
+@given(mask=rle_masks(max_side=20))
+def test_decode_in_f_order_matches_pycocotools_decode(mask):
+    if mask.size == 0:
+        return  # pycocotools cannot decode 0-sized masks
+    obj = _coco(mask)
+    theirs = mask_api.decode(obj)
+    np.testing.assert_array_equal(decode(encode(mask, order="F"), mask.shape, order="F"), theirs)
+    np.testing.assert_array_equal(decode(from_coco(obj), mask.shape), theirs)
+    assert int(mask_api.area(obj)) == int(np.asarray(mask).astype(bool).sum())
+
+
+def test_uncompressed_counts_through_pycocotools():
+    mask = np.array([[0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 0]], dtype=np.uint8)
+    counts = [2, 2, 2, 2, 2, 1, 1]
+    compressed = mask_api.frPyObjects({"size": [3, 4], "counts": counts}, 3, 4)
+    assert compressed == to_coco("2 2 7 3", (3, 4)) == {"size": [3, 4], "counts": b"22200OO"}
+    assert from_coco({"size": [3, 4], "counts": counts}) == "2 2 7 3" == encode(mask)
+    assert from_coco({"size": (3, 4), "counts": np.array(counts)}, order="F") == "3 2 7 2 11 1"
+
+
+def test_large_counts_and_negative_deltas():
+    mask = np.zeros((700, 900), np.uint8)
+    mask[10:690, 3:5] = 1  # long runs, then short ones: deltas of both signs
+    mask[:, 800] = 1
+    mask[699, 899] = 1
+    obj = _coco(mask)
+    assert to_coco(encode(mask), mask.shape) == obj
+    assert from_coco(obj) == encode(mask)
+
+
+@pytest.mark.parametrize(
+    ("obj", "fragment"),
+    [
+        ({"size": [2, 2], "counts": b"4 "}, r"COCO counts: byte 1 \(b' '\) is not a counts character; expected"),
+        ({"size": [2, 2], "counts": "0\u00e9"}, r"COCO counts: character 1 \('\u00e9'\) is not ASCII"),
+        ({"size": [2, 2], "counts": b"0`"}, r"COCO counts: count 1 is cut off at the end"),
+        ({"size": [2, 2], "counts": b"5"}, r"COCO counts add up to 5 pixels; expected 4 for size=\[2, 2\]"),
+        ({"size": [2, 2], "counts": [1, 1]}, r"COCO counts add up to 2 pixels; expected 4"),
+        ({"size": [2, 2], "counts": [5, -1]}, r"COCO counts: count 1 is -1; expected counts >= 0"),
+        ({"size": [2, 2], "counts": [1.5, 2.5]}, r"COCO counts list has dtype float64"),
+        ({"size": [2, 2], "counts": 4}, r"COCO counts of type int; expected bytes or str"),
+        ({"size": [2], "counts": b"2"}, r"COCO size=\[2\] is not \[height, width\]"),
+        ({"size": [-2, 2], "counts": b"0"}, r"COCO size=\[-2, 2\] is not \[height, width\]"),
+        ({"counts": b"4"}, r"is not a dict with 'size' and 'counts'"),
+        ([4], r"is not a dict with 'size' and 'counts'"),
+    ],
+)
+def test_bad_coco_objects(obj, fragment):
+    with pytest.raises(InvalidRleError, match=fragment):
+        from_coco(obj)
+
+
+def test_to_coco_rejects_bad_rle():
+    with pytest.raises(InvalidRleError, match=r"run 0 \(start=3, length=3\) ends at pixel 5, past the 4 pixels"):
+        to_coco("3 3", (2, 2))
+    with pytest.raises(InvalidRleError, match=r"shape=\(2,\) is not a shape"):
+        to_coco("1 1", (2,))
