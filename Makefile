@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[models,test,bench]'
 	$(PY) benchmarks/rle.py
 	$(PY) benchmarks/metrics.py
+	$(PY) benchmarks/folds.py
 	$(PY) benchmarks/train.py
 
 clean:

@@ -429,3 +429,30 @@ def masks_unstack_plain(mask):
                 p += 1
         strings.append(" ".join(tokens))
     return strings
+
+
+def folds_cost_plain(labels, fold, n_splits):
+    """The cost MultilabelStratifiedGroupKFold minimises, one fold and class at a time.
+
+    sum_k sum_c (p_kc - n_k r_c)^2 / (n_k r_c (1 - r_c)) + sum_k (n_k - N/K)^2 / (N/K);
+    classes with r_c in {0, 1} are left out; inf when a fold is empty.
+    """
+    labels = [list(map(int, row)) for row in labels]
+    fold = list(fold)
+    n_total = len(labels)
+    n_classes = len(labels[0]) if labels else 0
+    rates = [sum(row[c] for row in labels) / n_total for c in range(n_classes)]
+    target = n_total / n_splits
+    total = 0.0
+    for k in range(n_splits):
+        rows = [row for row, f in zip(labels, fold) if f == k]
+        n = len(rows)
+        if n == 0:
+            return float("inf")
+        for c in range(n_classes):
+            r = rates[c]
+            if 0 < r < 1:
+                p = sum(row[c] for row in rows)
+                total += (p - n * r) ** 2 / (n * r * (1 - r))
+        total += (n - target) ** 2 / target
+    return total

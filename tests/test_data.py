@@ -226,6 +226,31 @@ def test_file_size_contradicting_table(table: pd.DataFrame) -> None:
         SliceDataset(bad, size=64).load(0)
 
 
+def test_unlabelled_table_gives_images_only(root: Path, table: pd.DataFrame) -> None:
+    images = uwmgi.scan(root)  # no RLE columns: prediction on new data
+    ds = SliceDataset(images, size=(64, 64))
+    assert not ds.labels
+    item = ds[3]
+    assert set(item) == {"image", "id", "shape"}
+    labelled = SliceDataset(table, size=(64, 64))
+    assert torch.equal(item["image"], labelled[3]["image"])
+    partial = table.drop(columns=["stomach"])
+    with pytest.raises(LayoutError, match=r"lacks columns \['stomach'\]"):
+        SliceDataset(partial)
+
+
+def test_bad_rle_names_image_and_class(table: pd.DataFrame) -> None:
+    from rlemask.errors import InvalidRleError
+
+    bad = table.iloc[:2].copy()
+    bad["small_bowel"] = ["1 2", "5 x"]
+    ds = SliceDataset(bad, size=64)
+    assert ds.load(0)[1][1].sum() == 2
+    with pytest.raises(InvalidRleError) as info:
+        ds[1]
+    assert f"small_bowel of {bad['id'].iloc[1]!r}" in str(info.value)
+
+
 # ----------------------------------------------------------------------------- augmentation
 
 
@@ -383,15 +408,17 @@ def test_loader_without_shuffle_keeps_order(table: pd.DataFrame) -> None:
 
 @pytest.mark.realdata
 def test_real_slices_pad_and_restore(real_data: Path, tmp_path: Path) -> None:
-    """The four real sizes fit size=(320, 384) and come back exactly (16-bit and 8-bit files)."""
+    """The four real sizes fit size=(320, 384) and come back exactly (8-bit and 16-bit files)."""
     files = sorted((real_data / "slices8").glob("slice_*.png"))
     assert files, f"no slices8/*.png in {real_data}"
+    sixteen = sorted((real_data / "slices16").glob("*.png"))  # 266x266, 16-bit, other names
     rows = []
-    for k, src in enumerate(files):
+    for k, src in enumerate(files + sixteen):
         folder = tmp_path / "train" / f"case{k + 1}" / f"case{k + 1}_day0" / "scans"
         folder.mkdir(parents=True)
-        (folder / src.name).symlink_to(src)
-        rows.append(str(folder / src.name))
+        name = src.name if src in files else f"slice_{k + 1:04d}_266_266_1.50_1.50.png"
+        (folder / name).symlink_to(src)
+        rows.append(str(folder / name))
     table = uwmgi.from_paths(rows)
     for c in CLASSES:
         table[c] = ""
@@ -403,3 +430,11 @@ def test_real_slices_pad_and_restore(real_data: Path, tmp_path: Path) -> None:
         assert np.array_equal(back[0], uwmgi.read_slice(table["path"].iloc[i]))
         sizes.add(item["shape"])
     assert {(266, 266), (310, 360), (276, 276), (234, 234)} <= sizes
+    if sixteen:  # 16-bit counts survive: values above 255
+        assert max(float(ds[i]["image"].max()) for i in range(len(files), len(ds))) > 255
+
+
+def test_distributed_loader_needs_a_process_group(table: pd.DataFrame) -> None:
+    ds = SliceDataset(table.iloc[:4], size=(32, 32))
+    with pytest.raises(RlemaskError, match="needs an initialised process group"):
+        make_loader(ds, batch_size=2, shuffle=True, distributed=True)

@@ -471,3 +471,23 @@ def test_real_predictions_decode_and_re_encode_exactly(real_data):
         texts = group["predicted"].tolist()
         masks = decode_many(texts, (int(h), int(w)))
         assert encode_many(masks) == texts
+
+
+def test_encode_many_chunks_and_slot_overflow(monkeypatch):
+    import rlemask.rle as rle_module
+
+    rng = np.random.default_rng(0)
+    masks = (rng.random((50, 40, 60)) < np.linspace(0, 1, 50)[:, None, None]).astype(np.uint8)
+    expected = [rle_reference_encode(m) for m in masks]
+    assert encode_many(masks) == expected
+    monkeypatch.setattr(rle_module, "_CHUNK", 7)  # 8 kernel calls, the last one short
+    monkeypatch.setattr(rle_module, "_SLOT", 64)  # most masks overflow their slot
+    assert encode_many(masks) == expected
+    assert encode_many(np.asfortranarray(masks), order="F") == [rle_reference_encode(m, "F") for m in masks]
+    masks[33, 5, 7] = 3  # found after the slot overflowed
+    with pytest.raises(InvalidMaskError, match=r"masks\[33\]\[5, 7\] = 3"):
+        encode_many(masks)
+    masks[33, 5, 7] = 1
+    masks[36, 0, 1] = 4  # found before
+    with pytest.raises(InvalidMaskError, match=r"masks\[36\]\[0, 1\] = 4"):
+        encode_many(masks)

@@ -32,6 +32,8 @@ _API = {
     "from_coco": "coco",
     # masks
     "stack": "masks",
+    "stack_table": "masks",
+    "unstack_many": "masks",
     "unstack": "masks",
     "volume": "masks",
     # metrics
@@ -44,6 +46,7 @@ _API = {
     "MultilabelStratifiedGroupKFold": "folds",
     "assign_folds": "folds",
     "check_folds": "folds",
+    "summarize_folds": "folds",
     # errors
     "RlemaskError": "errors",
     "InvalidRleError": "errors",

@@ -29,7 +29,9 @@ E_VALUE    a mask value other than 0 or 1 (encoders)               pixel offset
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 OK = 0
 E_ODD = 1
@@ -47,6 +49,24 @@ _BIG = 10**16
 _ONES = np.uint64(0x0101010101010101)
 _HIGH = np.uint64(0xFEFEFEFEFEFEFEFE)
 _ZERO64 = np.uint64(0)
+
+
+@intrinsic
+def _memset(typingctx, arr, start, stop, value):
+    """``arr[start:stop] = value`` as one libc ``memset`` (1-D contiguous uint8 ``arr``).
+
+    No bounds check: callers pass validated ranges only.
+    """
+    sig = types.void(arr, types.intp, types.intp, types.uint8)
+
+    def codegen(context, builder, signature, args):
+        array, lo, hi, value = args
+        ary = context.make_array(signature.args[0])(context, builder, array)
+        ptr = builder.gep(ary.data, [lo])
+        cgutils.memset(builder, ptr, builder.sub(hi, lo), value)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 # ----------------------------------------------------------------------------------
@@ -159,11 +179,12 @@ def decode_into(buf, out, strict):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def decode_many_into(buf, offsets, out, strict):
+def decode_many_into(buf, offsets, out, strict, zeroed):
     """Decode ``buf[offsets[i]:offsets[i+1]]`` into ``out[i]`` (2-D, C-contiguous).
 
     Returns an ``(N, 3)`` int64 array of (code, index, offset) per item; ``out``
-    is written only when every item is valid.
+    is written only when every item is valid. ``zeroed``: ``out`` holds zeros
+    already, write the ones only.
     """
     nitem = offsets.size - 1
     n = out.shape[1]
@@ -188,15 +209,43 @@ def decode_many_into(buf, offsets, out, strict):
             status[i, 1] = r
             continue
         nruns[i] = nrun
-    bad = 0
     for i in range(nitem):
         if status[i, 0] != OK:
-            bad += 1
-    if bad:
-        return status
-    for i in prange(nitem):
-        _fill(pairs, pstart[i], nruns[i], out[i], strict)
+            return status
+    # one contiguous span of masks per thread: the zeros between runs of
+    # consecutive masks (most masks are empty) become one large memset
+    total = nitem * n
+    flat = out.reshape(total)
+    nchunk = min(get_num_threads(), nitem)
+    for c in prange(nchunk):
+        _fill_span(pairs, pstart, nruns, flat, n, c * nitem // nchunk, (c + 1) * nitem // nchunk, strict, zeroed)
     return status
+
+
+@njit(cache=True, nogil=True)
+def _fill_span(pairs, pstart, nruns, flat, n, lo, hi, strict, zeroed):
+    """Write the validated runs of masks ``lo..hi-1`` into ``flat[lo * n:hi * n]``.
+
+    With ``zeroed`` the span already holds zeros (fresh ``np.zeros`` memory) and
+    only the ones are written, so pages of empty masks are never touched.
+    """
+    pos = lo * n
+    end = hi * n
+    if not strict and not zeroed:
+        _memset(flat, pos, end, 0)
+    for i in range(lo, hi):
+        base = i * n - 1
+        p0 = pstart[i]
+        for r in range(nruns[i]):
+            s = base + pairs[p0 + 2 * r]
+            e = s + pairs[p0 + 2 * r + 1]
+            if strict and not zeroed and s > pos:
+                _memset(flat, pos, s, 0)
+            if e > s:
+                _memset(flat, s, e, 1)
+            pos = e
+    if strict and not zeroed and end > pos:
+        _memset(flat, pos, end, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -408,26 +457,76 @@ def _encode_at(a, buf, k):
     return k
 
 
+@njit(cache=True, nogil=True)
+def _encode_bounded(a, buf, k, kmax):
+    """Encode ``a`` into ``buf[k:kmax]``.
+
+    Returns the new end, ``-1`` when the encoding does not fit (``a`` is then
+    only partly checked), or ``-2 - offset`` for a bad value at ``offset``.
+    """
+    n = a.size
+    w = _words(a)
+    pos = 0
+    first = True
+    while pos < n:
+        s, e = _next_run(a, w, pos, n)
+        if s < 0:
+            return -2 - e
+        if s >= n:
+            break
+        if k + 44 > kmax:
+            return -1
+        if not first:
+            buf[k] = 32
+            k += 1
+        first = False
+        k = _put(buf, k, s + 1)
+        buf[k] = 32
+        k += 1
+        k = _put(buf, k, e - s)
+        pos = e
+    return k
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def encode_many(masks):
+def encode_many(masks, slots):
     """Encode each row of the 2-D uint8 ``masks``; return (code, item, offset, buf).
 
-    ``buf`` holds every encoding followed by a newline. On a bad value, ``code`` is
-    ``E_VALUE`` and ``item`` / ``offset`` locate the first one.
+    One pass over the masks: each is encoded into its own slot of ``slots``
+    (``slots.shape[0] >= masks.shape[0]``); the rare mask whose text does not fit
+    its slot is encoded again straight into the result. ``buf`` holds every
+    encoding followed by a newline. On a bad value, ``code`` is ``E_VALUE`` and
+    ``item`` / ``offset`` locate the first one (lowest item).
     """
     nitem = masks.shape[0]
-    sizes = np.empty(nitem, np.int64)
+    width = slots.shape[1]
+    ends = np.empty(nitem, np.int64)
     for i in prange(nitem):
-        sizes[i] = _encoded_size(masks[i])
+        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+    sizes = np.empty(nitem, np.int64)
+    for i in range(nitem):
+        e = ends[i]
+        if e <= -2:
+            return E_VALUE, i, -2 - e, np.empty(0, np.uint8)
+        if e == -1:
+            size = _encoded_size(masks[i])
+            if size < 0:
+                return E_VALUE, i, -1 - size, np.empty(0, np.uint8)
+            sizes[i] = size
+        else:
+            sizes[i] = e
     starts = np.empty(nitem + 1, np.int64)
     starts[0] = 0
     for i in range(nitem):
-        if sizes[i] < 0:
-            return E_VALUE, i, -1 - sizes[i], np.empty(0, np.uint8)
         starts[i + 1] = starts[i] + sizes[i] + 1
     buf = np.empty(starts[nitem], np.uint8)
     for i in prange(nitem):
-        k = _encode_at(masks[i], buf, starts[i])
+        k = starts[i]
+        if ends[i] == -1:
+            k = _encode_at(masks[i], buf, k)
+        else:
+            buf[k : k + sizes[i]] = slots[i, : sizes[i]]
+            k += sizes[i]
         buf[k] = 10
     return OK, -1, 0, buf
 

@@ -161,14 +161,14 @@ def intersect_runs(s1, e1, s2, e2):  # pragma: no cover - compiled
 
 @njit(cache=True, parallel=True, nogil=True)
 def bbox_union(a, b):  # pragma: no cover - compiled
-    """Counts of ``a`` and ``b`` and the bounding box of ``a | b`` (3-D uint8 0/1).
+    """Counts and the bounding box of ``a | b`` (3-D uint8 0/1 arrays of one shape).
 
-    Returns ``(count_a, count_b, lo0, hi0, lo1, hi1, lo2, hi2)`` with half-open
+    Returns ``(count_a, count_b, a_not_b, b_not_a, lo0, hi0, lo1, hi1, lo2, hi2)``:
+    the voxel counts of ``a``, ``b``, ``a & ~b`` and ``b & ~a``, then half-open
     bounds; the box is empty (all bounds 0) when both arrays are all zero.
     """
     n0, n1, n2 = a.shape
-    cnt_a = np.zeros(n0, np.int64)
-    cnt_b = np.zeros(n0, np.int64)
+    cnt = np.zeros((n0, 4), np.int64)
     lo1s = np.full(n0, n1, np.int64)
     hi1s = np.full(n0, -1, np.int64)
     lo2s = np.full(n0, n2, np.int64)
@@ -176,14 +176,22 @@ def bbox_union(a, b):  # pragma: no cover - compiled
     for i in prange(n0):
         ca = 0
         cb = 0
+        cab = 0
+        cba = 0
         for j in range(n1):
             ra = 0
             rb = 0
+            rab = 0
             for k in range(n2):
-                ra += a[i, j, k]
-                rb += b[i, j, k]
+                x = a[i, j, k]
+                y = b[i, j, k]
+                ra += x
+                rb += y
+                rab += x & y
             ca += ra
             cb += rb
+            cab += ra - rab
+            cba += rb - rab
             if ra + rb:
                 if j < lo1s[i]:
                     lo1s[i] = j
@@ -198,8 +206,10 @@ def bbox_union(a, b):  # pragma: no cover - compiled
                     k -= 1
                 if k > hi2s[i]:
                     hi2s[i] = k
-        cnt_a[i] = ca
-        cnt_b[i] = cb
+        cnt[i, 0] = ca
+        cnt[i, 1] = cb
+        cnt[i, 2] = cab
+        cnt[i, 3] = cba
     lo0 = n0
     hi0 = -1
     lo1 = n1
@@ -215,11 +225,10 @@ def bbox_union(a, b):  # pragma: no cover - compiled
             hi1 = max(hi1, hi1s[i])
             lo2 = min(lo2, lo2s[i])
             hi2 = max(hi2, hi2s[i])
-    ca = cnt_a.sum()
-    cb = cnt_b.sum()
+    total = cnt.sum(axis=0) if n0 else np.zeros(4, np.int64)
     if hi0 < 0:
-        return ca, cb, 0, 0, 0, 0, 0, 0
-    return ca, cb, lo0, hi0 + 1, lo1, hi1 + 1, lo2, hi2 + 1
+        return total[0], total[1], total[2], total[3], 0, 0, 0, 0, 0, 0
+    return total[0], total[1], total[2], total[3], lo0, hi0 + 1, lo1, hi1 + 1, lo2, hi2 + 1
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -281,36 +290,36 @@ def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
     """Largest squared distance from a voxel of ``a`` to the nearest voxel of ``b``.
 
     ``a`` and ``b`` are 3-D uint8 0/1 arrays of one shape, ``b`` not all zero;
-    ``s0, s1, s2`` the spacing of the axes. Exact squared Euclidean distance
-    transform of ``b`` (Felzenszwalb-Huttenlocher), separable:
+    ``s0, s1, s2`` the spacing of the axes. Only voxels of ``a`` outside ``b``
+    (the queries) can be away from ``b``. Exact squared Euclidean distance
+    transform of ``b`` (Felzenszwalb-Huttenlocher, one axis at a time),
+    evaluated with branch and bound:
 
-    1. axis 0 on the binary mask by a forward and a backward sweep, plane by
-       plane (contiguous rows);
-    2. axis 1 by the lower envelope, only in planes that hold a voxel of
-       ``a`` outside ``b``;
-    3. axis 2 by the lower envelope, only on rows that hold such a voxel, where
-       the maximum is taken directly (the transform is never stored).
+    1. axis 0 on the binary mask by a forward and a backward sweep (``g``);
+    2. an upper bound ``u`` of every query's squared distance: the nearest
+       voxel of ``b`` on the same line along any one axis (searched outwards,
+       only while it could still lower the bound);
+    3. planes in decreasing order of their largest bound: the lower envelope
+       along axis 1 over the plane, then along axis 2 on the rows whose bound
+       exceeds the running maximum ``m``, updating ``m`` with the exact
+       values; a plane whose bound does not exceed ``m`` cannot raise it, and
+       neither can any plane after it.
 
-    Voxels of ``a`` inside ``b`` are 0 away and are skipped. Returns 0.0 when
-    ``a`` has no voxel outside ``b``.
+    Returns 0.0 when ``a`` has no voxel outside ``b``.
     """
     n0, n1, n2 = a.shape
     g = np.empty((n0, n1, n2), np.float64)
-    row_has = np.zeros((n0, n1), np.uint8)
-    # 1. axis 0: index distance to the nearest feature along the axis
+    u = np.zeros((n0, n1, n2), np.float64)
+    # 1. axis 0: squared distance to the nearest feature along the axis
     #    (branch-free sweeps; a distance >= _FAR means no feature on the column)
     for j in prange(n1):
         last = np.empty(n2, np.int64)
         for k in range(n2):
             last[k] = -_FAR
         for i in range(n0):
-            hit = np.uint8(0)
             for k in range(n2):
-                bk = b[i, j, k]
-                last[k] = i if bk else last[k]
-                hit |= a[i, j, k] & (bk ^ np.uint8(1))
+                last[k] = i if b[i, j, k] else last[k]
                 g[i, j, k] = i - last[k]
-            row_has[i, j] = hit
         for k in range(n2):
             last[k] = _FAR
         for i in range(n0 - 1, -1, -1):
@@ -319,37 +328,73 @@ def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
                 dist = min(g[i, j, k], last[k] - i)
                 x = dist * s0
                 g[i, j, k] = x * x if dist < _FAR // 2 else np.inf
-    # 2. axis 1, in planes with query voxels
-    plane_max = np.zeros(n0, np.float64)
+    # 2. upper bounds of the queries: the nearest voxel of b on the three axis
+    #    lines through them, searched outwards only while it could beat the bound
+    row_u = np.zeros((n0, n1), np.float64)
+    plane_u = np.zeros(n0, np.float64)
     for i in prange(n0):
-        has = False
+        pmax = 0.0
         for j in range(n1):
-            if row_has[i, j]:
-                has = True
-                break
-        if not has:
-            continue
-        f = np.empty(max(n1, n2), np.float64)
-        d = np.empty(max(n1, n2), np.float64)
-        v = np.empty(max(n1, n2), np.int64)
-        z = np.empty(max(n1, n2) + 1, np.float64)
-        if n1 > 1:
+            rmax = 0.0
             for k in range(n2):
+                if not (a[i, j, k] and not b[i, j, k]):
+                    u[i, j, k] = 0.0
+                    continue
+                bound = g[i, j, k]
+                step = 1
+                while True:  # axis 2
+                    x = step * s2
+                    if x * x >= bound or (k - step < 0 and k + step >= n2):
+                        break
+                    if (k - step >= 0 and b[i, j, k - step]) or (k + step < n2 and b[i, j, k + step]):
+                        bound = x * x
+                        break
+                    step += 1
+                step = 1
+                while True:  # axis 1
+                    x = step * s1
+                    if x * x >= bound or (j - step < 0 and j + step >= n1):
+                        break
+                    if (j - step >= 0 and b[i, j - step, k]) or (j + step < n1 and b[i, j + step, k]):
+                        bound = x * x
+                        break
+                    step += 1
+                u[i, j, k] = bound
+                if bound > rmax:
+                    rmax = bound
+            row_u[i, j] = rmax
+            if rmax > pmax:
+                pmax = rmax
+        plane_u[i] = pmax
+    # 3. planes by decreasing bound; exact values only where they can matter
+    order = np.argsort(-plane_u)
+    m = 0.0
+    f = np.empty(max(n1, n2), np.float64)
+    d = np.empty(max(n1, n2), np.float64)
+    v = np.empty(max(n1, n2), np.int64)
+    z = np.empty(max(n1, n2) + 1, np.float64)
+    for t in range(n0):
+        i = order[t]
+        if plane_u[i] <= m:
+            break
+        if n1 > 1:
+            for k in prange(n2):
+                fk = np.empty(n1, np.float64)
+                dk = np.empty(n1, np.float64)
+                vk = np.empty(n1, np.int64)
+                zk = np.empty(n1 + 1, np.float64)
                 for j in range(n1):
-                    f[j] = g[i, j, k]
-                _envelope_1d(f, n1, s1, d, v, z)
+                    fk[j] = g[i, j, k]
+                _envelope_1d(fk, n1, s1, dk, vk, zk)
                 for j in range(n1):
-                    g[i, j, k] = d[j]
-        # 3. axis 2, on rows with query voxels; the maximum over the query
-        m = 0.0
+                    g[i, j, k] = dk[j]
         for j in range(n1):
-            if not row_has[i, j]:
+            if row_u[i, j] <= m:
                 continue
             for k in range(n2):
                 f[k] = g[i, j, k]
             _envelope_1d(f, n2, s2, d, v, z)
             for k in range(n2):
-                if a[i, j, k] and not b[i, j, k] and d[k] > m:
+                if u[i, j, k] > m and d[k] > m:
                     m = d[k]
-        plane_max[i] = m
-    return plane_max.max() if n0 else 0.0
+    return m

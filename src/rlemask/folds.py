@@ -17,6 +17,8 @@ Algorithm
    different folds, whenever that lowers the cost; repeat until no move helps
    (at most ``max_passes`` passes; skipped beyond 2,000 groups, where groups
    are small next to folds and the greedy pass is already close).
+4. Steps 2-3 run ``n_init`` times from different visiting orders (the later
+   ones largest-first with noise); the partition of lowest cost wins.
 
 The cost is the chi-square of the fold x class table plus that of the fold
 sizes::
@@ -85,6 +87,10 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
     random_state : int, RandomState or None, default None
         Seed used when ``shuffle=True``; must be None otherwise (as in
         scikit-learn's ``KFold``).
+    n_init : int, default 4
+        Runs of greedy placement + local improvement from different visiting
+        orders (the first largest-first, the others with noise); the
+        partition of lowest cost is kept. Up to 2,000 groups; beyond, one run.
     max_passes : int, default 50
         Upper bound on the passes of the local improvement step.
 
@@ -117,6 +123,7 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
         *,
         shuffle: bool = False,
         random_state: Any = None,
+        n_init: int = 4,
         max_passes: int = 50,
     ) -> None:
         if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
@@ -133,6 +140,7 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
         self.n_splits = int(n_splits)
         self.shuffle = bool(shuffle)
         self.random_state = random_state
+        self.n_init = int(n_init)
         self.max_passes = int(max_passes)
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
@@ -191,7 +199,7 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
         if labels.shape[1] > 1:
             order = np.lexsort(counts[:, :-1][::-1])
             counts = np.concatenate([counts[:, :-1][:, order], counts[:, -1:]], axis=1)
-        group_fold = _partition(counts, self.n_splits, rng, self.max_passes)
+        group_fold = _partition(counts, self.n_splits, rng, self.max_passes, self.n_init)
         return group_fold[group_codes]
 
 
@@ -256,8 +264,18 @@ def _fold_cost(A: NDArray[np.float64], rate: NDArray[np.float64], weight: NDArra
     return np.where(n > 0, cost, np.inf)
 
 
-def _partition(counts: NDArray[np.float64], n_splits: int, rng: np.random.RandomState | None, max_passes: int) -> NDArray[np.int64]:
-    """Assign each group (row of ``counts``) to a fold; return the group -> fold array."""
+def _partition(
+    counts: NDArray[np.float64],
+    n_splits: int,
+    rng: np.random.RandomState | None,
+    max_passes: int,
+    n_init: int,
+) -> NDArray[np.int64]:
+    """Assign each group (row of ``counts``) to a fold; return the group -> fold array.
+
+    Runs the greedy pass and the local improvement ``n_init`` times from
+    different visiting orders and keeps the partition of lowest cost.
+    """
     n_groups = counts.shape[0]
     total = counts.sum(axis=0)
     n_total = total[-1]
@@ -266,14 +284,33 @@ def _partition(counts: NDArray[np.float64], n_splits: int, rng: np.random.Random
     weight = np.zeros_like(rate)
     weight[informative] = 1.0 / (rate[informative] * (1.0 - rate[informative]))
     target = n_total / n_splits
+    cost = (rate, weight, target)
+    sizes = counts[:, -1]
 
-    # --- greedy: largest groups first ------------------------------------
-    visit = np.arange(n_groups)
-    if rng is not None:
-        visit = rng.permutation(n_groups)
-    visit = visit[np.argsort(-counts[visit, -1], kind="stable")]
+    search = n_groups <= _LOCAL_SEARCH_MAX_GROUPS
+    # restarts draw from the user's generator, or from a fixed one without shuffling
+    restart_rng = rng if rng is not None else np.random.RandomState(0)
+    best_fold: NDArray[np.int64] | None = None
+    best_cost = np.inf
+    for start in range(max(1, n_init) if search else 1):
+        if start == 0:  # largest groups first
+            visit = np.arange(n_groups) if rng is None else rng.permutation(n_groups)
+            visit = visit[np.argsort(-sizes[visit], kind="stable")]
+        else:  # roughly largest first, with noise
+            visit = np.argsort(-sizes * restart_rng.uniform(0.5, 1.5, n_groups), kind="stable")
+        fold, A, cur = _greedy(counts, visit, n_splits, rng, cost)
+        if search:
+            _improve(counts, fold, A, cur, rng, max_passes, cost)
+        total = cur.sum()
+        if best_fold is None or total < best_cost - 1e-12 * max(1.0, best_cost):
+            best_fold, best_cost = fold, total
+    return best_fold
+
+
+def _greedy(counts, visit, n_splits, rng, cost):
+    """Place the groups in ``visit`` order, each where it lowers the cost most."""
     A = np.zeros((n_splits, counts.shape[1]))
-    fold = np.full(n_groups, -1, np.int64)
+    fold = np.full(counts.shape[0], -1, np.int64)
     cur = np.full(n_splits, np.inf)
     for g in visit:
         v = counts[g]
@@ -281,29 +318,28 @@ def _partition(counts: NDArray[np.float64], n_splits: int, rng: np.random.Random
         if empty.size:
             k = int(empty[0] if rng is None else rng.choice(empty))
         else:
-            delta = _fold_cost(A + v, rate, weight, target) - cur
+            delta = _fold_cost(A + v, *cost) - cur
             best = delta.min()
             ties = np.flatnonzero(delta <= best + 1e-12 * max(1.0, abs(best)))
             k = int(ties[0] if rng is None or ties.size == 1 else rng.choice(ties))
         A[k] += v
-        cur[k] = _fold_cost(A[k], rate, weight, target)
+        cur[k] = _fold_cost(A[k], *cost)
         fold[g] = k
+    return fold, A, cur
 
-    if n_groups > _LOCAL_SEARCH_MAX_GROUPS:
-        return fold
 
-    # --- local improvement: single moves and pairwise swaps ---------------
+def _improve(counts, fold, A, cur, rng, max_passes, cost):
+    """Single moves and pairwise swaps while they lower the cost (in place)."""
+    n_groups = counts.shape[0]
     for _ in range(max_passes):
         improved = False
         order = np.arange(n_groups) if rng is None else rng.permutation(n_groups)
         for g in order:
             a = fold[g]
             v = counts[g]
-            base = cur.sum()
-            tol = 1e-9 * max(1.0, base)
+            tol = 1e-9 * max(1.0, cur.sum())
             # move g from a to k
-            removed = _fold_cost(A[a] - v, rate, weight, target)
-            move = removed + _fold_cost(A + v, rate, weight, target) - cur[a] - cur
+            move = _fold_cost(A[a] - v, *cost) + _fold_cost(A + v, *cost) - cur[a] - cur
             move[a] = np.inf
             k_move = int(np.argmin(move))
             best_move = move[k_move]
@@ -311,12 +347,7 @@ def _partition(counts: NDArray[np.float64], n_splits: int, rng: np.random.Random
             others = np.flatnonzero(fold != a)
             d = counts[others] - v  # what fold a gains
             b = fold[others]
-            swap = (
-                _fold_cost(A[a] + d, rate, weight, target)
-                + _fold_cost(A[b] - d, rate, weight, target)
-                - cur[a]
-                - cur[b]
-            )
+            swap = _fold_cost(A[a] + d, *cost) + _fold_cost(A[b] - d, *cost) - cur[a] - cur[b]
             i_swap = int(np.argmin(swap)) if swap.size else -1
             best_swap = swap[i_swap] if swap.size else np.inf
             if min(best_move, best_swap) >= -tol:
@@ -326,19 +357,18 @@ def _partition(counts: NDArray[np.float64], n_splits: int, rng: np.random.Random
                 A[a] -= v
                 A[k_move] += v
                 fold[g] = k_move
-                cur[a] = _fold_cost(A[a], rate, weight, target)
-                cur[k_move] = _fold_cost(A[k_move], rate, weight, target)
+                cur[a] = _fold_cost(A[a], *cost)
+                cur[k_move] = _fold_cost(A[k_move], *cost)
             else:
                 h = others[i_swap]
                 bh = fold[h]
                 A[a] += counts[h] - v
                 A[bh] -= counts[h] - v
                 fold[g], fold[h] = bh, a
-                cur[a] = _fold_cost(A[a], rate, weight, target)
-                cur[bh] = _fold_cost(A[bh], rate, weight, target)
+                cur[a] = _fold_cost(A[a], *cost)
+                cur[bh] = _fold_cost(A[bh], *cost)
         if not improved:
-            break
-    return fold
+            return
 
 
 # --------------------------------------------------------------------------

@@ -427,11 +427,31 @@ def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
     return values
 
 
-def _directed_sq(a3: np.ndarray, b3: np.ndarray, sp: tuple[float, float, float]) -> float:
-    """max over a of the squared distance to b (b non-empty; both cropped, 3-D)."""
+def _hausdorff_u8(p: np.ndarray, t: np.ndarray, sp: tuple[float, float, float], directed: bool) -> float:
+    """Hausdorff distance of two validated 3-D C-contiguous uint8 0/1 arrays of one shape."""
     from rlemask import _kernels_metrics as K
 
-    return float(K.directed_max_sq(a3, b3, sp[0], sp[1], sp[2]))
+    if p.size == 0:
+        return 0.0
+    ca, cb, a_out, b_out, lo0, hi0, lo1, hi1, lo2, hi2 = K.bbox_union(p, t)
+    if ca == 0 and cb == 0:
+        return 0.0
+    if directed:
+        if ca == 0:
+            return 0.0
+        if cb == 0:
+            return math.inf
+    elif ca == 0 or cb == 0:
+        return math.inf
+    box = (slice(lo0, hi0), slice(lo1, hi1), slice(lo2, hi2))
+    pc = np.ascontiguousarray(p[box])
+    tc = np.ascontiguousarray(t[box])
+    d2 = 0.0
+    if a_out:  # h(a, b) is 0 when a lies inside b
+        d2 = float(K.directed_max_sq(pc, tc, sp[0], sp[1], sp[2]))
+    if not directed and b_out:
+        d2 = max(d2, float(K.directed_max_sq(tc, pc, sp[0], sp[1], sp[2])))
+    return math.sqrt(d2)
 
 
 def hausdorff(
@@ -487,8 +507,6 @@ def hausdorff(
     >>> hausdorff(a, np.zeros((5, 5))), hausdorff(np.zeros((5, 5)), np.zeros((5, 5)))
     (inf, 0.0)
     """
-    from rlemask import _kernels_metrics as K
-
     p = _binary(a, "a")
     t = _binary(b, "b")
     if p.shape != t.shape:
@@ -504,25 +522,7 @@ def hausdorff(
         p = p.reshape((1,) + p.shape)
         t = t.reshape((1,) + t.shape)
         sp = (1.0,) + sp
-    if p.size == 0:
-        return 0.0
-    ca, cb, lo0, hi0, lo1, hi1, lo2, hi2 = K.bbox_union(p, t)
-    if ca == 0 and cb == 0:
-        return 0.0
-    if directed:
-        if ca == 0:
-            return 0.0
-        if cb == 0:
-            return math.inf
-    elif ca == 0 or cb == 0:
-        return math.inf
-    box = (slice(lo0, hi0), slice(lo1, hi1), slice(lo2, hi2))
-    pc = np.ascontiguousarray(p[box])
-    tc = np.ascontiguousarray(t[box])
-    d2 = _directed_sq(pc, tc, sp)
-    if not directed:
-        d2 = max(d2, _directed_sq(tc, pc, sp))
-    return math.sqrt(d2)
+    return _hausdorff_u8(p, t, sp, directed)
 
 
 # --------------------------------------------------------------------------
@@ -660,6 +660,30 @@ def _name_some(ids: Sequence[str], limit: int = 5) -> str:
     return shown + more
 
 
+def _nanmean(x: Any) -> float:
+    """Mean of the non-NaN values; NaN when there are none (no warning)."""
+    x = np.asarray(x, np.float64).reshape(-1)
+    finite = ~np.isnan(x)
+    return float(x[finite].mean()) if finite.any() else math.nan
+
+
+def _decode_scan(rles: np.ndarray, ids: np.ndarray, shape: tuple[int, int], name: str, c: str) -> np.ndarray:
+    """(D, H, W) uint8 volume of one class of one scan; a bad string is named by id and class."""
+    from rlemask.rle import decode, decode_many
+
+    try:
+        return decode_many(rles, shape)
+    except InvalidRleError:
+        for image_id, rle in zip(ids, rles):
+            try:
+                decode(rle, shape)
+            except InvalidRleError as exc:
+                raise InvalidRleError(
+                    f"{name} id {image_id} class {c}: {exc}", token=exc.token, run=exc.run, offset=exc.offset
+                ) from None
+        raise
+
+
 _OPTIONS = {
     "hausdorff_classes": ("per_class", "merged"),
     "normalize": ("diagonal", "unit"),
@@ -748,8 +772,6 @@ def uwmgi_score(
     """
     import pandas as pd
 
-    from rlemask import masks
-
     e = _empty_value(empty)
     classes = tuple(classes)
     for key, value in (
@@ -804,108 +826,113 @@ def uwmgi_score(
             "truth has no height/width columns; pass images= (rlemask.uwmgi.scan(root), the image "
             "root folder, or a CSV with id, height, width)"
         )
-    base["height"] = base["height"].astype(np.int64)
-    base["width"] = base["width"].astype(np.int64)
+    heights = base["height"].to_numpy().astype(np.int64)
+    widths = base["width"].to_numpy().astype(np.int64)
 
-    def rle_column(frame: pd.DataFrame, c: str) -> np.ndarray:
+    def rle_values(frame: pd.DataFrame, c: str) -> np.ndarray:
         col = frame[c]
-        values = col.astype(object).where(col.notna(), "").to_numpy(dtype=object)
-        return values
+        return col.astype(object).where(col.notna(), "").to_numpy(dtype=object)
 
-    t_table = base.copy()
+    t_rles = {c: rle_values(t, c) for c in classes}
+    p_rles = {}
     for c in classes:
-        t_table[c] = rle_column(t, c)
-    p_map = {c: pd.Series(rle_column(p, c), index=p_ids.to_numpy()) for c in classes}
-    p_table = base.copy()
-    for c in classes:
-        p_table[c] = p_map[c].reindex(t_ids.to_numpy()).fillna("").to_numpy(dtype=object)
+        p_series = pd.Series(rle_values(p, c), index=p_ids.to_numpy())
+        p_rles[c] = p_series.reindex(t_ids.to_numpy()).fillna("").to_numpy(dtype=object)
 
     from rlemask import uwmgi
 
-    parsed = [uwmgi.parse_id(i) for i in t_ids]
-    case = np.array([x[0] for x in parsed], np.int64)
-    day = np.array([x[1] for x in parsed], np.int64)
-    slc = np.array([x[2] for x in parsed], np.int64)
-    for tab in (t_table, p_table):
-        tab["case"] = case
-        tab["day"] = day
-        tab["slice"] = slc
+    parsed = np.array([uwmgi.parse_id(i) for i in t_ids], dtype=np.int64).reshape(-1, 3)
+    case, day, slc = parsed[:, 0], parsed[:, 1], parsed[:, 2]
+    ids_arr = t_ids.to_numpy()
     case_day = np.array([f"case{c}_day{d}" for c, d in zip(case, day)], dtype=object)
 
-    n_img = len(t_table)
+    n_img = len(ids_arr)
     dice_rows = np.full((n_img, len(classes)), np.nan)
     t_pos = np.zeros((n_img, len(classes)), bool)
     p_pos = np.zeros((n_img, len(classes)), bool)
-    id_pos = pd.Series(np.arange(n_img), index=t_ids.to_numpy())
 
+    order_all = np.lexsort((slc, day, case))
+    if n_img:
+        key = case[order_all] * (1 << 32) + day[order_all]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        bounds = list(zip(starts, np.r_[starts[1:], n_img]))
+    else:
+        bounds = []
     scan_rows = []
-    keys = pd.DataFrame({"case": case, "day": day}).drop_duplicates().sort_values(["case", "day"])
-    for cs, dy in keys.itertuples(index=False):
+    for lo, hi in bounds:
+        rows = order_all[lo:hi]
+        cs, dy = int(case[rows[0]]), int(day[rows[0]])
         cd = f"case{cs}_day{dy}"
-        vt = masks.volume(t_table, cd, classes=classes)
-        vp = masks.volume(p_table, cd, classes=classes)
-        rows_here = np.flatnonzero(case_day == cd)
-        order = rows_here[np.argsort(slc[rows_here], kind="stable")]
-        depth, height, width = vt.shape[:3]
-        # Dice of every (slice, class) of the volume; the volume's slices are the table's rows
-        inter, s_p, s_t = _counts(np.moveaxis(vp, -1, 1), np.moveaxis(vt, -1, 1))
-        if inter.shape[0] == len(order):
-            idx = order
-        else:  # the volume has slices the table lacks (padding): keep the table's rows
-            slice_numbers = np.sort(np.unique(slc[rows_here]))
-            idx = id_pos[t_ids.to_numpy()[order]].to_numpy()
-            pos = np.searchsorted(slice_numbers, slc[idx])
-            inter, s_p, s_t = inter[pos], s_p[pos], s_t[pos]
-        dice_rows[idx] = _ratio(2.0 * inter, (s_p + s_t).astype(np.float64), e)
-        t_pos[idx] = s_t > 0
-        p_pos[idx] = s_p > 0
+        slices = slc[rows]
+        depth = int(slices[-1])
+        if slices[0] != 1 or len(slices) != depth or np.any(slices[1:] == slices[:-1]):
+            missing = np.setdiff1d(np.arange(1, max(depth, 1) + 1), slices)
+            shown = ", ".join(str(int(x)) for x in missing[:10]) + (", ..." if missing.size > 10 else "")
+            raise LayoutError(
+                f"scan {cd} has {len(slices)} rows for slices 1..{depth}"
+                + (f"; missing slice(s) {shown}" if missing.size else "; some slices repeat")
+                + ": a 3-D Hausdorff needs whole scans, every slice from 1 to the last"
+            )
+        hw = set(zip(heights[rows].tolist(), widths[rows].tolist()))
+        if len(hw) > 1:
+            raise LayoutError(f"scan {cd} mixes slice sizes {sorted(hw)}; expected one size per scan")
+        height, width = hw.pop()
+        vols_t = [_decode_scan(t_rles[c][rows], ids_arr[rows], (height, width), "truth", c) for c in classes]
+        vols_p = [_decode_scan(p_rles[c][rows], ids_arr[rows], (height, width), "pred", c) for c in classes]
+        for k, c in enumerate(classes):
+            inter, s_p, s_t = _counts(vols_p[k], vols_t[k])
+            dice_rows[rows, k] = _ratio(2.0 * inter, (s_p + s_t).astype(np.float64), e)
+            t_pos[rows, k] = s_t > 0
+            p_pos[rows, k] = s_p > 0
 
         if normalize == "diagonal":
-            spacing = None
+            spacing = (1.0, 1.0, 1.0)
             max_dist = math.sqrt(depth**2 + height**2 + width**2)
         else:
             spacing = (1.0 / depth, 1.0 / height, 1.0 / width)
             max_dist = math.sqrt(3.0)
-        groups: list[tuple[str, np.ndarray, np.ndarray]]
         if hausdorff_classes == "per_class":
-            groups = [(c, vt[..., k], vp[..., k]) for k, c in enumerate(classes)]
+            groups = [(c, vols_t[k], vols_p[k]) for k, c in enumerate(classes)]
         else:
-            groups = [("all", vt.max(axis=-1), vp.max(axis=-1))]
+            groups = [("all", np.bitwise_or.reduce(vols_t), np.bitwise_or.reduce(vols_p))]
         for c, gt, pr in groups:
             if direction == "symmetric":
-                raw = hausdorff(pr, gt, spacing=spacing)
+                raw = _hausdorff_u8(pr, gt, spacing, False)
             elif direction == "pred_to_truth":
-                raw = hausdorff(pr, gt, spacing=spacing, directed=True)
+                raw = _hausdorff_u8(pr, gt, spacing, True)
             else:
-                raw = hausdorff(gt, pr, spacing=spacing, directed=True)
-            gt_any = bool(gt.any())
-            pr_any = bool(pr.any())
+                raw = _hausdorff_u8(gt, pr, spacing, True)
+            if c == "all":
+                gt_any = bool(t_pos[rows].any())
+                pr_any = bool(p_pos[rows].any())
+                d_vals = dice_rows[rows]
+            else:
+                k = classes.index(c)
+                gt_any = bool(t_pos[rows, k].any())
+                pr_any = bool(p_pos[rows, k].any())
+                d_vals = dice_rows[rows, k]
             if not gt_any and not pr_any:
                 hd = 0.0 if e == 1.0 else (1.0 if e == 0.0 else math.nan)
             elif not gt_any or not pr_any:
                 hd = 1.0
             else:
                 hd = min(raw / max_dist, 1.0)
-            if c == "all":
-                dice_c = float(np.nanmean(dice_rows[rows_here])) if np.isfinite(dice_rows[rows_here]).any() else math.nan
-            else:
-                col = dice_rows[rows_here, classes.index(c)]
-                dice_c = float(np.nanmean(col)) if np.isfinite(col).any() else math.nan
             scan_rows.append(
                 {
                     "case_day": cd,
-                    "case": int(cs),
-                    "day": int(dy),
+                    "case": cs,
+                    "day": dy,
                     "class": c,
-                    "slices": int(len(rows_here)),
-                    "depth": int(depth),
+                    "slices": int(len(rows)),
+                    "depth": depth,
                     "height": int(height),
                     "width": int(width),
-                    "dice": dice_c,
+                    "dice": _nanmean(d_vals),
                     "hausdorff_raw": float(raw),
                     "hausdorff": float(hd),
                 }
             )
+    keys = bounds
 
     per_scan = pd.DataFrame(
         scan_rows,
@@ -916,20 +943,15 @@ def uwmgi_score(
     )
     per_scan["score"] = w_dice * per_scan["dice"] + w_hd * (1.0 - per_scan["hausdorff"])
 
-    def nanmean(x: np.ndarray) -> float:
-        x = np.asarray(x, np.float64)
-        finite = ~np.isnan(x)
-        return float(x[finite].mean()) if finite.any() else math.nan
-
-    mean_dice = nanmean(dice_rows.reshape(-1))
-    mean_hd = nanmean(per_scan["hausdorff"].to_numpy())
+    mean_dice = _nanmean(dice_rows.reshape(-1))
+    mean_hd = _nanmean(per_scan["hausdorff"].to_numpy())
     score = w_dice * mean_dice + w_hd * (1.0 - mean_hd)
 
     class_rows = []
     for k, c in enumerate(classes):
-        d_c = nanmean(dice_rows[:, k])
+        d_c = _nanmean(dice_rows[:, k])
         if hausdorff_classes == "per_class":
-            h_c = nanmean(per_scan.loc[per_scan["class"] == c, "hausdorff"].to_numpy())
+            h_c = _nanmean(per_scan.loc[per_scan["class"] == c, "hausdorff"].to_numpy())
         else:
             h_c = math.nan
         class_rows.append(

@@ -53,7 +53,10 @@ from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 
 __all__ = ["encode", "decode", "encode_many", "decode_many", "area", "runs", "from_runs"]
 
-_ORDERS = ("C", "F")
+# encode_many: masks per kernel call, and bytes of text kept per mask before the
+# (rare) second pass for masks with long encodings
+_CHUNK = 4096
+_SLOT = 2048
 
 
 # ----------------------------------------------------------------------------------
@@ -352,18 +355,23 @@ def decode(
     return res
 
 
-def _alloc(nitem: int | None, h: int, w: int, order: str) -> tuple[np.ndarray, np.ndarray]:
-    """A new result array and its flat (per item) view in pixel ``order``."""
+def _alloc(nitem: int | None, h: int, w: int, order: str, zeros: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A new result array and its flat (per item) view in pixel ``order``.
+
+    ``zeros`` for a batch: ``np.zeros`` of a large size maps zero pages lazily, so
+    the kernel writes only the ones and never touches the pages of empty masks.
+    """
     if nitem is None:
         if order == "C":
             res = np.empty((h, w), np.uint8)
             return res, res.reshape(-1)
         base = np.empty((w, h), np.uint8)
         return base.T, base.reshape(-1)
+    make = np.zeros if zeros else np.empty
     if order == "C":
-        res = np.empty((nitem, h, w), np.uint8)
+        res = make((nitem, h, w), np.uint8)
         return res, res.reshape(nitem, h * w)
-    base = np.empty((nitem, w, h), np.uint8)
+    base = make((nitem, w, h), np.uint8)
     return base.transpose(0, 2, 1), base.reshape(nitem, h * w)
 
 
@@ -423,10 +431,16 @@ def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
         flat = np.ascontiguousarray(a).reshape(nitem, a.shape[1] * a.shape[2])
     else:
         flat = np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(nitem, a.shape[1] * a.shape[2])
-    code, item, off, buf = _k.encode_many(flat)
-    if code != _k.OK:
-        raise _bad_value(a[item], off, order, f"masks[{item}]")
-    return buf[:-1].tobytes().decode("ascii").split("\n")
+    # one slot of text per mask, reused from chunk to chunk: the masks are read once
+    chunk = min(nitem, _CHUNK)
+    slots = np.empty((chunk, _SLOT), np.uint8)
+    texts: list[str] = []
+    for lo in range(0, nitem, chunk):
+        code, item, off, buf = _k.encode_many(flat[lo : lo + chunk], slots)
+        if code != _k.OK:
+            raise _bad_value(a[lo + item], off, order, f"masks[{lo + item}]")
+        texts += buf[:-1].tobytes().decode("ascii").split("\n")
+    return texts
 
 
 def _texts(rles: Any) -> list[str]:
@@ -508,8 +522,9 @@ def decode_many(
     if nitem:
         np.cumsum(np.fromiter(map(len, items), np.int64, nitem), out=offsets[1:])
     target = None
+    zeroed = out is None
     if out is None:
-        res, flat = _alloc(nitem, h, w, order)
+        res, flat = _alloc(nitem, h, w, order, zeros=True)
     else:
         out = _check_out(out, (nitem, h, w))
         flat = _flat_view(out, order)
@@ -517,7 +532,7 @@ def decode_many(
         if flat is None:
             target = out
             res, flat = _alloc(nitem, h, w, order)
-    status = _k.decode_many_into(np.frombuffer(data, np.uint8), offsets, flat, bool(strict))
+    status = _k.decode_many_into(np.frombuffer(data, np.uint8), offsets, flat, bool(strict), zeroed)
     bad = np.flatnonzero(status[:, 0])
     if bad.size:
         i = int(bad[0])

@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike, NDArray
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 import rlemask
-from rlemask.errors import LayoutError, RlemaskError
+from rlemask.errors import InvalidRleError, LayoutError, RlemaskError
 
 __all__ = [
     "CLASSES",
@@ -389,13 +389,30 @@ class SliceDataset(Dataset):
         re-reading the shared neighbours when items come in slice order.
     root : str, Path or None
         Folder that relative ``path`` values are relative to.
+    labels : bool or None
+        Whether the table has RLE columns.  ``None``: yes when any class column
+        (or of the UWMGI classes) is present; then all of ``classes`` must be.  Unlabelled datasets (prediction on
+        :func:`rlemask.uwmgi.scan` tables) yield items without ``"mask"``.
 
     Raises
     ------
     LayoutError
         Missing columns, or a file whose size differs from the table's.
+    InvalidRleError
+        (When an item is read) a malformed RLE, with the class and image id.
     RlemaskError
         Bad options.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rlemask import uwmgi
+    >>> from rlemask_models import synthetic
+    >>> table = uwmgi.load_table(synthetic.generate(tempfile.mkdtemp(), cases=1, days=1, slices=8))
+    >>> ds = SliceDataset(table, size=(128, 128), context=1)
+    >>> item = ds[4]
+    >>> item["image"].shape, item["mask"].shape, item["id"], item["shape"]
+    (torch.Size([3, 128, 128]), torch.Size([3, 128, 128]), 'case111_day36_slice_0005', (266, 266))
     """
 
     def __init__(
@@ -415,8 +432,13 @@ class SliceDataset(Dataset):
         vflip: float = 0.0,
         cache: bool = False,
         root: str | Path | None = None,
+        labels: bool | None = None,
     ) -> None:
-        required = ["id", "case", "day", "slice", "path", "height", "width", *classes]
+        required = ["id", "case", "day", "slice", "path", "height", "width"]
+        if labels is None and isinstance(table, pd.DataFrame):
+            labels = any(c in table.columns for c in (*classes, *CLASSES))
+        if labels:
+            required += list(classes)
         _check_columns(table, required, "SliceDataset")
         if resize not in _RESIZE:
             raise RlemaskError(f"SliceDataset: resize={resize!r}; expected 'resize' or 'pad'")
@@ -441,6 +463,7 @@ class SliceDataset(Dataset):
         self.stride = int(stride)
         self.augment = bool(augment)
         self.classes = tuple(classes)
+        self.labels = bool(labels)
         self.channels = int(channels) if self.context == 0 else 2 * self.context + 1
         self.normalize = normalize
         self.seed = int(seed)
@@ -456,10 +479,12 @@ class SliceDataset(Dataset):
         self.shapes = [
             (int(h), int(w)) for h, w in zip(rows["height"].tolist(), rows["width"].tolist())
         ]
-        self.rles = [
-            [None if e else v for v, e in zip(rows[c].tolist(), _empty(rows[c]))] for c in self.classes
+        columns = [
+            [None if e else v for v, e in zip(rows[c].tolist(), _empty(rows[c]))]
+            for c in (self.classes if self.labels else ())
         ]
-        self.rles = [list(r) for r in zip(*self.rles)]  # per row: one RLE (or None) per class
+        # per row: one RLE (or None) per class; empty lists when unlabelled
+        self.rles = [list(r) for r in zip(*columns)] if columns else [[] for _ in self.ids]
         self.neighbour_paths = self._neighbours(rows, table if neighbours is None else neighbours)
 
     # -- neighbours ---------------------------------------------------------
@@ -533,7 +558,10 @@ class SliceDataset(Dataset):
         return len(self.ids)
 
     def load(self, index: int) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
-        """Image (C, h, w) float32 and mask (K, h, w) uint8 of one row at the original size."""
+        """Image (C, h, w) float32 and mask (K, h, w) uint8 of one row at the original size.
+
+        Unlabelled datasets return a mask with no channels, (0, h, w).
+        """
         image_id = self.ids[index]
         shape = self.shapes[index]
         slices = [self._read(p) for p in self.neighbour_paths[index]]
@@ -548,10 +576,16 @@ class SliceDataset(Dataset):
         image = np.stack(slices)
         # one serial decode per class: decode_many's parallel kernel would start numba's
         # thread pool inside every DataLoader worker for three small masks
-        mask = np.zeros((len(self.classes), *shape), np.uint8)
+        mask = np.zeros((len(self.rles[index]), *shape), np.uint8)
         for k, rle in enumerate(self.rles[index]):
             if rle is not None:
-                mask[k] = rlemask.decode(rle, shape)
+                try:
+                    mask[k] = rlemask.decode(rle, shape)
+                except InvalidRleError as exc:
+                    raise InvalidRleError(
+                        f"{self.classes[k]} of {image_id!r}: {exc}",
+                        token=exc.token, run=exc.run, offset=exc.offset,
+                    ) from exc
         return image, mask
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -560,18 +594,23 @@ class SliceDataset(Dataset):
         index %= len(self)
         image_np, mask_np = self.load(index)
         image = torch.from_numpy(np.ascontiguousarray(image_np, dtype=np.float32))
+        if not self.labels:  # a stand-in channel keeps the geometry code in one path
+            mask_np = np.zeros((1, *mask_np.shape[1:]), np.uint8)
         mask = torch.from_numpy(mask_np).to(torch.float32)
         image, mask = _to_grid(
             image, mask, size=self.size, resize=self.resize, image_id=self.ids[index]
         )
         if self.augment:
             image, mask = _affine(image, mask, self.generator(index), vflip=self.vflip)
-        return {
+        item = {
             "image": image.contiguous(),
             "mask": mask.contiguous(),
             "id": self.ids[index],
             "shape": self.shapes[index],
         }
+        if not self.labels:
+            del item["mask"]
+        return item
 
 
 # --------------------------------------------------------------------------- loaders
@@ -628,13 +667,21 @@ def make_loader(
         parallel numba kernel ran in this process (``rlemask.encode_many``, the
         metrics) kills the worker ("fork() called from a process already using
         GNU OpenMP"), and the fork server, which preloads this module, starts
-        workers about as fast as ``fork``.
+        workers about as fast as ``fork``.  As with ``spawn``, a script that
+        iterates such a loader needs the ``if __name__ == "__main__":`` guard.
 
     Returns
     -------
     DataLoader
     """
     if distributed:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise RlemaskError(
+                "make_loader: distributed=True needs an initialised process group; call "
+                "torch.distributed.init_process_group first (torchrun sets up its environment)"
+            )
         sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=False)
     else:
         sampler = DistributedSampler(
