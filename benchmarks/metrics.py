@@ -166,8 +166,12 @@ def bench_batch(n, repeat):
 # --------------------------------------------------------------------------
 
 
-def organ_scan(rng, shape=(144, 266, 266)):
-    """Truth and a prediction of one organ-like structure in a scan."""
+def organ_scan(rng, shape=(144, 266, 266), stray=True):
+    """Truth and a prediction of one organ-like structure in a scan.
+
+    ``stray`` adds a small false-positive blob away from the organ, as models
+    produce; without it the prediction only hugs the truth (small distance).
+    """
     d, h, w = shape
     zz, yy, xx = np.ogrid[:d, :h, :w]
     truth = np.zeros(shape, bool)
@@ -179,19 +183,20 @@ def organ_scan(rng, shape=(144, 266, 266)):
         c2 = c + rng.normal(0, 2, 3)
         r2 = r * rng.uniform(0.9, 1.1, 3)
         pred |= ((zz - c2[0]) / r2[0]) ** 2 + ((yy - c2[1]) / r2[1]) ** 2 + ((xx - c2[2]) / r2[2]) ** 2 < 1
-    # a small false-positive blob further away, as models produce
-    c = rng.uniform([0.1, 0.1, 0.1], [0.3, 0.3, 0.3]) * shape
-    pred |= ((zz - c[0]) / 3) ** 2 + ((yy - c[1]) / 4) ** 2 + ((xx - c[2]) / 4) ** 2 < 1
+    if stray:  # a small false-positive blob further away
+        c = rng.uniform([0.1, 0.1, 0.1], [0.3, 0.3, 0.3]) * shape
+        pred |= ((zz - c[0]) / 3) ** 2 + ((yy - c[1]) / 4) ** 2 + ((xx - c[2]) / 4) ** 2 < 1
     return truth, pred
 
 
-def bench_hausdorff(shape, repeat):
+def bench_hausdorff(shape, repeat, stray=True):
     from scipy.spatial.distance import directed_hausdorff
 
     rng = np.random.default_rng(0)
-    truth, pred = organ_scan(rng, shape)
+    truth, pred = organ_scan(rng, shape, stray=stray)
+    what = "with a stray false-positive blob" if stray else "prediction hugging the truth, no stray blob"
     print(
-        f"\n### 3-D Hausdorff: one {shape[0]}x{shape[1]}x{shape[2]} scan, "
+        f"\n### 3-D Hausdorff: one {shape[0]}x{shape[1]}x{shape[2]} scan, {what}: "
         f"truth {int(truth.sum()):,} voxels, pred {int(pred.sum()):,} voxels\n"
     )
     header()
@@ -285,11 +290,43 @@ def bench_score(scale, repeat):
     )
     header()
     t, report = best_of(lambda: uwmgi_score(truth, pred), max(1, repeat // 3))
+
+    # the competition's way on the first scans (decoding with rlemask, so only
+    # Dice and Hausdorff are compared), extrapolated to the whole table
+    from scipy.spatial.distance import directed_hausdorff
+
+    from rlemask.rle import decode_many
+
+    classes = ("large_bowel", "small_bowel", "stomach")
+    scan_of = truth["id"].str.replace(r"_slice_\d+$", "", regex=True)
+    first = list(dict.fromkeys(scan_of))[:2]
+    t0 = time.perf_counter()
+    for cd in first:
+        rows = np.flatnonzero((scan_of == cd).to_numpy())
+        h, w = int(truth["height"].iloc[rows[0]]), int(truth["width"].iloc[rows[0]])
+        for c in classes:
+            vt = decode_many(truth[c].iloc[rows].tolist(), (h, w)).astype(bool)
+            vp = decode_many(pred[c].iloc[rows].tolist(), (h, w)).astype(bool)
+            inter = (vt & vp).sum(axis=(1, 2))
+            _ = 2 * inter / np.maximum(vt.sum(axis=(1, 2)) + vp.sum(axis=(1, 2)), 1)
+            a, b = np.argwhere(vp), np.argwhere(vt)
+            hd = max(directed_hausdorff(a, b)[0], directed_hausdorff(b, a)[0]) if len(a) and len(b) else np.inf
+            ours = report.per_scan.set_index(["case_day", "class"]).loc[(cd, c), "hausdorff_raw"]
+            assert hd == ours, (cd, c, hd, ours)
+    per_scan_sc = (time.perf_counter() - t0) / len(first)
+    t_sc = per_scan_sc * n_scans
+    row(
+        "uwmgi_score",
+        f"scipy directed_hausdorff + numpy Dice, {len(first)} scans x {n_scans} (extrapolated baseline)",
+        t_sc,
+        t_sc,
+        "identical per-scan Hausdorff",
+    )
     row(
         "uwmgi_score",
         "rlemask.uwmgi_score (decode, Dice, 3-D Hausdorff)",
         t,
-        t,
+        t_sc,
         f"score={report.score:.6f} dice={report.dice:.6f} hd={report.hausdorff:.6f}",
     )
     return t
@@ -317,19 +354,23 @@ def main(argv=None):
         pass
     results = {}
     if "batch" not in args.skip:
-        results["batch"] = bench_batch(16 if args.quick else 128, args.repeat)
+        for n in (4, 16) if args.quick else (16, 128):
+            results["batch"] = bench_batch(n, args.repeat)
     if "hausdorff" not in args.skip:
         shape = (48, 128, 128) if args.quick else (144, 266, 266)
-        results["hausdorff"] = bench_hausdorff(shape, args.repeat)
+        results["hausdorff"] = min(
+            bench_hausdorff(shape, args.repeat, stray=True),
+            bench_hausdorff(shape, args.repeat, stray=False),
+        )
     if "score" not in args.skip:
         results["score"] = bench_score(0.03 if args.quick else 1.0, args.repeat)
     print("\n### Targets\n")
     if "batch" in results:
         s = results["batch"]["dice"]
-        print(f"- batch dice >= 5x numpy vectorised: {s:.1f}x -> {'met' if s >= 5 else 'NOT met'}")
+        print(f"- batch dice >= 5x numpy vectorised (largest batch): {s:.1f}x -> {'met' if s >= 5 else 'NOT met'}")
     if "hausdorff" in results:
         s = results["hausdorff"]
-        print(f"- Hausdorff >= 20x scipy, identical values: {s:.1f}x -> {'met' if s >= 20 else 'NOT met'}")
+        print(f"- Hausdorff >= 20x scipy, identical values (worse of the two scans): {s:.1f}x -> {'met' if s >= 20 else 'NOT met'}")
     return 0
 
 

@@ -16,7 +16,8 @@ Data pipeline rows (images per second, one process unless said otherwise):
 * ``rle decode``: ``rlemask.decode`` of the three class masks of an image;
 * ``slice read``: ``rlemask.uwmgi.read_slice`` of the 16-bit PNG, normalised;
 * ``dataset item``: ``SliceDataset[i]`` (read + decode + resize/pad, then the
-  random flip + affine with ``augment``), for 2D and 2.5D (5 slices) input;
+  random flip + affine with ``augment``), for 2D and 2.5D (5 slices) input, the
+  latter in slice order (neighbour reads shared) and in shuffled order;
 * ``loader``: batches from ``make_loader`` with 0 and 1 worker processes, after
   the first batch (so worker start-up is not counted).
 """
@@ -111,16 +112,21 @@ def bench_items(args: argparse.Namespace, context: dict[str, Any]) -> list[dict[
         ("resize, no augment", dict()),
         ("resize, augment", dict(augment=True)),
         ("pad 320x384, augment", dict(augment=True, resize="pad", size=(320, 384))),
-        ("2.5D context=2, augment", dict(augment=True, context=2, stride=2)),
+        ("2.5D context=2, augment, slice order", dict(augment=True, context=2, stride=2)),
+        ("2.5D context=2, augment, shuffled", dict(augment=True, context=2, stride=2, shuffled=True)),
     ]
     out = []
     for label, kwargs in settings:
         kw = dict(kwargs)
+        shuffled = kw.pop("shuffled", False)
         ds = data.SliceDataset(context["table"], size=kw.pop("size", tuple(args.size)), **kw)
+        # slice order lets 2.5D items share neighbour reads (validation, prediction);
+        # training draws items in random order, so every item reads 2*context+1 files
+        order = np.random.default_rng(0).permutation(len(ds)) if shuffled else range(len(ds))
 
-        def run(ds: data.SliceDataset = ds) -> int:
-            for i in range(len(ds)):
-                ds[i]
+        def run(ds: data.SliceDataset = ds, order: Any = order) -> int:
+            for i in order:
+                ds[int(i)]
             return len(ds)
 
         n, seconds = _timed(run, args.images)

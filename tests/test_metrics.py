@@ -588,8 +588,14 @@ def test_uwmgi_score_errors():
         uwmgi_score(truth, pred, normalize="box")
     with pytest.raises(RlemaskError, match="is not a valid empty-mask convention"):
         uwmgi_score(truth, pred, empty=0.5)
-    with pytest.raises(InvalidRleError):
+    with pytest.raises(InvalidRleError, match="pred id case1_day0_slice_0001 class stomach: .*past the 16 pixels"):
         uwmgi_score(truth, pred.assign(stomach="16 2"))
+    with pytest.raises(LayoutError, match=r"scan case1_day0 has 1 rows for slices 1..2; missing slice\(s\) 1"):
+        uwmgi_score(truth.iloc[1:], pred.iloc[:0])
+    with pytest.raises(LayoutError, match="truth has no rows"):
+        uwmgi_score(truth.iloc[:0], pred.iloc[:0])
+    with pytest.raises(LayoutError, match="mixes slice sizes"):
+        uwmgi_score(truth.assign(height=[4, 5]), pred)
 
 
 # --------------------------------------------------------------------------

@@ -491,3 +491,40 @@ def test_encode_many_chunks_and_slot_overflow(monkeypatch):
     masks[36, 0, 1] = 4  # found before
     with pytest.raises(InvalidMaskError, match=r"masks\[36\]\[0, 1\] = 4"):
         encode_many(masks)
+
+
+@pytest.mark.parametrize("threshold", [0, 1 << 62], ids=["parallel", "serial"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_parallel_and_serial_batch_kernels_agree(monkeypatch, threshold, order):
+    import numba
+
+    import rlemask.rle as rle_module
+
+    monkeypatch.setattr(rle_module, "_PARALLEL_PIXELS", threshold)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)  # as on a 2-core machine
+    monkeypatch.setattr(rle_module, "get_num_threads", lambda: 2)
+    calls = []
+    for name in ("decode_many_into", "encode_many", "decode_many_into_serial", "encode_many_serial"):
+        kernel = getattr(_kernels, name)
+        monkeypatch.setattr(_kernels, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
+    rng = np.random.default_rng(0)
+    n = 37
+    masks = (rng.random((n, 23, 31)) < rng.random(n)[:, None, None] ** 3).astype(np.uint8)
+    masks[rng.random(n) < 0.5] = 0  # many empty masks: long stretches of zeros across masks
+    masks[5] = 1
+    texts = encode_many(masks, order=order)
+    assert texts == [rle_reference_encode(m, order) for m in masks]
+    np.testing.assert_array_equal(decode_many(texts, (23, 31), order=order), masks)
+    out = np.full((n, 23, 31), 9, np.uint8)
+    decode_many(texts, (23, 31), order=order, out=out)
+    np.testing.assert_array_equal(out, masks)
+    shuffled = [" ".join(t.split()[2:] + t.split()[:2]) for t in texts]  # first run moved last
+    loose = decode_many(shuffled, (23, 31), order=order, strict=False, out=np.full((n, 23, 31), 9, np.uint8))
+    np.testing.assert_array_equal(loose, masks)
+    texts[30] = texts[30] + " 1"
+    out[...] = 9
+    with pytest.raises(InvalidRleError, match=r"^rles\[30\]: odd number of tokens"):
+        decode_many(texts, (23, 31), order=order, out=out)
+    assert (out == 9).all()
+    expected = {"decode_many_into", "encode_many"} if threshold == 0 else {"decode_many_into_serial", "encode_many_serial"}
+    assert set(calls) == expected

@@ -29,7 +29,8 @@ E_VALUE    a mask value other than 0 or 1 (encoders)               pixel offset
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange, types
+from numba import njit, prange, types
+from llvmlite.ir import IntType
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -49,6 +50,10 @@ _BIG = 10**16
 _ONES = np.uint64(0x0101010101010101)
 _HIGH = np.uint64(0xFEFEFEFEFEFEFEFE)
 _ZERO64 = np.uint64(0)
+
+
+def _ir_bool(value):
+    return IntType(1)(value)
 
 
 @intrinsic
@@ -178,16 +183,14 @@ def decode_into(buf, out, strict):
     return OK, nrun, 0
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def decode_many_into(buf, offsets, out, strict, zeroed):
-    """Decode ``buf[offsets[i]:offsets[i+1]]`` into ``out[i]`` (2-D, C-contiguous).
+@njit(cache=True, nogil=True)
+def _parse_many(buf, offsets, n, strict):
+    """Parse and validate every item; return (status, pairs, pstart, nruns, nbad).
 
-    Returns an ``(N, 3)`` int64 array of (code, index, offset) per item; ``out``
-    is written only when every item is valid. ``zeroed``: ``out`` holds zeros
-    already, write the ones only.
+    ``status`` is ``(N, 3)`` int64: (code, index, offset) per item. Parsing is
+    cheap next to writing the masks, so it runs on one thread.
     """
     nitem = offsets.size - 1
-    n = out.shape[1]
     status = np.zeros((nitem, 3), np.int64)
     pstart = np.empty(nitem + 1, np.int64)
     pstart[0] = 0
@@ -195,31 +198,66 @@ def decode_many_into(buf, offsets, out, strict, zeroed):
         pstart[i + 1] = pstart[i] + (offsets[i + 1] - offsets[i] + 1) // 2
     pairs = np.empty(pstart[nitem], np.int64)
     nruns = np.zeros(nitem, np.int64)
-    for i in prange(nitem):
+    nbad = 0
+    for i in range(nitem):
         code, idx, off = _parse(buf, offsets[i], offsets[i + 1], pairs, pstart[i])
         if code != OK:
             status[i, 0] = code
             status[i, 1] = idx
             status[i, 2] = off
+            nbad += 1
             continue
         nrun = idx // 2
         code, r = _validate(pairs, pstart[i], nrun, n, strict)
         if code != OK:
             status[i, 0] = code
             status[i, 1] = r
+            nbad += 1
             continue
         nruns[i] = nrun
-    for i in range(nitem):
-        if status[i, 0] != OK:
-            return status
-    # one contiguous span of masks per thread: the zeros between runs of
-    # consecutive masks (most masks are empty) become one large memset
-    total = nitem * n
-    flat = out.reshape(total)
-    nchunk = min(get_num_threads(), nitem)
+    return status, pairs, pstart, nruns, nbad
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def decode_many_into(buf, offsets, out, strict, zeroed, nchunk):
+    """Decode ``buf[offsets[i]:offsets[i+1]]`` into ``out[i]`` (2-D, C-contiguous).
+
+    Returns an ``(N, 3)`` int64 array of (code, index, offset) per item; ``out``
+    is written only when every item is valid. ``zeroed``: ``out`` holds zeros
+    already, write the ones only. ``nchunk``: spans of masks filled in parallel
+    (the number of threads); each span is one stretch of memory, so the zeros
+    between the runs of consecutive masks (most masks are empty) become one
+    large memset.
+    """
+    nitem = offsets.size - 1
+    n = out.shape[1]
+    status, pairs, pstart, nruns, nbad = _parse_many(buf, offsets, n, strict)
+    if nbad:
+        return status
+    flat = out.reshape(nitem * n)
+    nchunk = max(1, min(nchunk, nitem))
     for c in prange(nchunk):
         _fill_span(pairs, pstart, nruns, flat, n, c * nitem // nchunk, (c + 1) * nitem // nchunk, strict, zeroed)
     return status
+
+
+@njit(cache=True, nogil=True)
+def decode_many_into_serial(buf, offsets, out, strict, zeroed):
+    """:func:`decode_many_into` on the calling thread (small batches)."""
+    nitem = offsets.size - 1
+    n = out.shape[1]
+    status, pairs, pstart, nruns, nbad = _parse_many(buf, offsets, n, strict)
+    if nbad:
+        return status
+    _fill_span(pairs, pstart, nruns, out.reshape(nitem * n), n, 0, nitem, strict, zeroed)
+    return status
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _set(flat, lo, hi, value):
+    """``flat[lo:hi] = value`` (nothing when ``hi <= lo``)."""
+    if hi > lo:
+        _memset(flat, lo, hi, value)
 
 
 @njit(cache=True, nogil=True)
@@ -239,10 +277,9 @@ def _fill_span(pairs, pstart, nruns, flat, n, lo, hi, strict, zeroed):
         for r in range(nruns[i]):
             s = base + pairs[p0 + 2 * r]
             e = s + pairs[p0 + 2 * r + 1]
-            if strict and not zeroed and s > pos:
-                _memset(flat, pos, s, 0)
-            if e > s:
-                _memset(flat, s, e, 1)
+            if strict and not zeroed:
+                _set(flat, pos, s, 0)
+            _set(flat, s, e, 1)
             pos = e
     if strict and not zeroed and end > pos:
         _memset(flat, pos, end, 0)
@@ -286,6 +323,17 @@ def area(buf):
 # ----------------------------------------------------------------------------------
 
 
+@intrinsic
+def _ctz(typingctx, value):
+    """Count of trailing zero bits of a non-zero uint64."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], _ir_bool(1))
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
 def _skip(w, wi, pattern):
     """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
@@ -299,63 +347,77 @@ def _skip(w, wi, pattern):
         if acc != _ZERO64:
             break
         wi += 32
+    while wi + 4 <= nw:
+        block = w[wi : wi + 4]
+        if ((block[0] ^ pattern) | (block[1] ^ pattern) | (block[2] ^ pattern) | (block[3] ^ pattern)) != _ZERO64:
+            break
+        wi += 4
     while wi < nw and w[wi] == pattern:
         wi += 1
     return wi
+
+
+@njit(cache=True, nogil=True)
+def _first_bad(a, lo, n):
+    """Offset of the first value above 1 in ``a[lo:n]`` (``n`` if none)."""
+    for j in range(lo, n):
+        if a[j] > 1:
+            return j
+    return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find(a, w, pos, n, want):
+    """First offset ``>= pos`` where ``a`` holds ``want`` (0 or 1), else ``n``.
+
+    Works on 64-bit words: whole words of the other value are skipped, and the
+    first matching byte of a word comes from a trailing-zero count. Every word
+    looked at is checked for values above 1; ``-1 - offset`` reports one.
+    """
+    nw = w.size
+    pattern = _ONES if want == 0 else _ZERO64  # words to skip
+    wi = pos >> 3
+    if wi < nw:
+        v = w[wi]
+        if v & _HIGH:
+            return -1 - _first_bad(a, wi * 8, n)
+        x = (v ^ pattern) >> np.uint64(8 * (pos & 7))
+        if x != _ZERO64:
+            return pos + np.int64(_ctz(x) >> np.uint64(3))
+        wi = _skip(w, wi + 1, pattern)
+        if wi < nw:
+            v = w[wi]
+            if v & _HIGH:
+                return -1 - _first_bad(a, wi * 8, n)
+            return wi * 8 + np.int64(_ctz(v ^ pattern) >> np.uint64(3))
+    for j in range(max(pos, nw * 8), n):
+        c = a[j]
+        if c == want:
+            return j
+        if c > 1:
+            return -1 - j
+    return n
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _next_run(a, w, pos, n):
     """Find the next run of ones in the flat uint8 ``a`` at or after ``pos``.
 
-    ``w`` is ``a[:8 * (n // 8)]`` viewed as uint64: whole words of zeros (outside a
-    run) or of ones (inside a run) are skipped 8 pixels at a time; every pixel not
-    skipped that way is checked to be 0 or 1. Returns ``(start, end)`` (0-based,
-    end exclusive), ``(n, n)`` when there is no further run, or ``(-1, offset)``
-    for a value other than 0 or 1 at ``offset``.
+    ``w`` is ``a[:8 * (n // 8)]`` viewed as uint64. Returns ``(start, end)``
+    (0-based, end exclusive), ``(n, n)`` when there is no further run, or
+    ``(-1, offset)`` for a value other than 0 or 1 at ``offset``.
     """
-    # look for a one
-    while pos < n:
-        if (pos & 7) == 0:
-            pos = _skip(w, pos >> 3, _ZERO64) << 3
-            if pos >= n:
-                break
-            stop = min(pos + 8, n)
-        else:
-            stop = min((pos | 7) + 1, n)
-        found = False
-        for j in range(pos, stop):
-            c = a[j]
-            if c == 1:
-                pos = j
-                found = True
-                break
-            if c != 0:
-                return -1, j
-        if found:
-            break
-        pos = stop
     if pos >= n:
         return n, n
-    start = pos
-    pos += 1
-    # look for a zero
-    while pos < n:
-        if (pos & 7) == 0:
-            pos = _skip(w, pos >> 3, _ONES) << 3
-            if pos >= n:
-                break
-            stop = min(pos + 8, n)
-        else:
-            stop = min((pos | 7) + 1, n)
-        for j in range(pos, stop):
-            c = a[j]
-            if c == 0:
-                return start, j
-            if c != 1:
-                return -1, j
-        pos = stop
-    return start, n
+    start = _find(a, w, pos, n, 1)
+    if start < 0:
+        return -1, -1 - start
+    if start >= n:
+        return n, n
+    end = _find(a, w, start + 1, n, 0) if start + 1 < n else n
+    if end < 0:
+        return -1, -1 - end
+    return start, end
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -488,21 +550,10 @@ def _encode_bounded(a, buf, k, kmax):
     return k
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def encode_many(masks, slots):
-    """Encode each row of the 2-D uint8 ``masks``; return (code, item, offset, buf).
-
-    One pass over the masks: each is encoded into its own slot of ``slots``
-    (``slots.shape[0] >= masks.shape[0]``); the rare mask whose text does not fit
-    its slot is encoded again straight into the result. ``buf`` holds every
-    encoding followed by a newline. On a bad value, ``code`` is ``E_VALUE`` and
-    ``item`` / ``offset`` locate the first one (lowest item).
-    """
+@njit(cache=True, nogil=True)
+def _gather(masks, slots, ends):
+    """Join the slot texts (re-encoding masks that overflowed their slot)."""
     nitem = masks.shape[0]
-    width = slots.shape[1]
-    ends = np.empty(nitem, np.int64)
-    for i in prange(nitem):
-        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
     sizes = np.empty(nitem, np.int64)
     for i in range(nitem):
         e = ends[i]
@@ -515,20 +566,49 @@ def encode_many(masks, slots):
             sizes[i] = size
         else:
             sizes[i] = e
-    starts = np.empty(nitem + 1, np.int64)
-    starts[0] = 0
+    total = 0
     for i in range(nitem):
-        starts[i + 1] = starts[i] + sizes[i] + 1
-    buf = np.empty(starts[nitem], np.uint8)
-    for i in prange(nitem):
-        k = starts[i]
+        total += sizes[i] + 1
+    buf = np.empty(total, np.uint8)
+    k = 0
+    for i in range(nitem):
         if ends[i] == -1:
             k = _encode_at(masks[i], buf, k)
         else:
             buf[k : k + sizes[i]] = slots[i, : sizes[i]]
             k += sizes[i]
         buf[k] = 10
+        k += 1
     return OK, -1, 0, buf
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def encode_many(masks, slots):
+    """Encode each row of the 2-D uint8 ``masks``; return (code, item, offset, buf).
+
+    One pass over the masks, in parallel: each is encoded into its own row of
+    ``slots`` (``slots.shape[0] >= masks.shape[0]``); the rare mask whose text
+    does not fit its slot is encoded again straight into the result. ``buf``
+    holds every encoding followed by a newline. On a bad value, ``code`` is
+    ``E_VALUE`` and ``item`` / ``offset`` locate the first one (lowest item).
+    """
+    nitem = masks.shape[0]
+    width = slots.shape[1]
+    ends = np.empty(nitem, np.int64)
+    for i in prange(nitem):
+        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+    return _gather(masks, slots, ends)
+
+
+@njit(cache=True, nogil=True)
+def encode_many_serial(masks, slots):
+    """:func:`encode_many` on the calling thread (small batches)."""
+    nitem = masks.shape[0]
+    width = slots.shape[1]
+    ends = np.empty(nitem, np.int64)
+    for i in range(nitem):
+        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+    return _gather(masks, slots, ends)
 
 
 @njit(cache=True, nogil=True)

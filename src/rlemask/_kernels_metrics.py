@@ -161,14 +161,14 @@ def intersect_runs(s1, e1, s2, e2):  # pragma: no cover - compiled
 
 @njit(cache=True, parallel=True, nogil=True)
 def bbox_union(a, b):  # pragma: no cover - compiled
-    """Counts and the bounding box of ``a | b`` (3-D uint8 0/1 arrays of one shape).
+    """Per-plane counts and the bounding box of ``a | b`` (3-D uint8 0/1, one shape).
 
-    Returns ``(count_a, count_b, a_not_b, b_not_a, lo0, hi0, lo1, hi1, lo2, hi2)``:
-    the voxel counts of ``a``, ``b``, ``a & ~b`` and ``b & ~a``, then half-open
-    bounds; the box is empty (all bounds 0) when both arrays are all zero.
+    Returns ``(counts, box)``: ``counts[i] = (|a|, |b|, |a & b|)`` of plane
+    ``i`` (int64, shape (n0, 3)) and ``box = (lo0, hi0, lo1, hi1, lo2, hi2)``,
+    half-open bounds, all 0 when both arrays are all zero.
     """
     n0, n1, n2 = a.shape
-    cnt = np.zeros((n0, 4), np.int64)
+    cnt = np.zeros((n0, 3), np.int64)
     lo1s = np.full(n0, n1, np.int64)
     hi1s = np.full(n0, -1, np.int64)
     lo2s = np.full(n0, n2, np.int64)
@@ -177,7 +177,6 @@ def bbox_union(a, b):  # pragma: no cover - compiled
         ca = 0
         cb = 0
         cab = 0
-        cba = 0
         for j in range(n1):
             ra = 0
             rb = 0
@@ -190,8 +189,7 @@ def bbox_union(a, b):  # pragma: no cover - compiled
                 rab += x & y
             ca += ra
             cb += rb
-            cab += ra - rab
-            cba += rb - rab
+            cab += rab
             if ra + rb:
                 if j < lo1s[i]:
                     lo1s[i] = j
@@ -209,7 +207,6 @@ def bbox_union(a, b):  # pragma: no cover - compiled
         cnt[i, 0] = ca
         cnt[i, 1] = cb
         cnt[i, 2] = cab
-        cnt[i, 3] = cba
     lo0 = n0
     hi0 = -1
     lo1 = n1
@@ -225,10 +222,15 @@ def bbox_union(a, b):  # pragma: no cover - compiled
             hi1 = max(hi1, hi1s[i])
             lo2 = min(lo2, lo2s[i])
             hi2 = max(hi2, hi2s[i])
-    total = cnt.sum(axis=0) if n0 else np.zeros(4, np.int64)
-    if hi0 < 0:
-        return total[0], total[1], total[2], total[3], 0, 0, 0, 0, 0, 0
-    return total[0], total[1], total[2], total[3], lo0, hi0 + 1, lo1, hi1 + 1, lo2, hi2 + 1
+    box = np.zeros(6, np.int64)
+    if hi0 >= 0:
+        box[0] = lo0
+        box[1] = hi0 + 1
+        box[2] = lo1
+        box[3] = hi1 + 1
+        box[4] = lo2
+        box[5] = hi2 + 1
+    return cnt, box
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -286,30 +288,12 @@ def _envelope_1d(f, n, step, d, v, z):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
-    """Largest squared distance from a voxel of ``a`` to the nearest voxel of ``b``.
+def axis0_sq(b, s0, g):  # pragma: no cover - compiled
+    """Squared distance to the nearest nonzero of ``b`` along axis 0 (``inf`` if none).
 
-    ``a`` and ``b`` are 3-D uint8 0/1 arrays of one shape, ``b`` not all zero;
-    ``s0, s1, s2`` the spacing of the axes. Only voxels of ``a`` outside ``b``
-    (the queries) can be away from ``b``. Exact squared Euclidean distance
-    transform of ``b`` (Felzenszwalb-Huttenlocher, one axis at a time),
-    evaluated with branch and bound:
-
-    1. axis 0 on the binary mask by a forward and a backward sweep (``g``);
-    2. an upper bound ``u`` of every query's squared distance: the nearest
-       voxel of ``b`` on the same line along any one axis (searched outwards,
-       only while it could still lower the bound);
-    3. planes in decreasing order of their largest bound: the lower envelope
-       along axis 1 over the plane, then along axis 2 on the rows whose bound
-       exceeds the running maximum ``m``, updating ``m`` with the exact
-       values; a plane whose bound does not exceed ``m`` cannot raise it, and
-       neither can any plane after it.
-
-    Returns 0.0 when ``a`` has no voxel outside ``b``.
+    Written into ``g``, a float64 array of the shape of ``b``, which is returned.
     """
-    n0, n1, n2 = a.shape
-    g = np.empty((n0, n1, n2), np.float64)
-    u = np.zeros((n0, n1, n2), np.float64)
+    n0, n1, n2 = b.shape
     # 1. axis 0: squared distance to the nearest feature along the axis
     #    (branch-free sweeps; a distance >= _FAR means no feature on the column)
     for j in prange(n1):
@@ -328,6 +312,18 @@ def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
                 dist = min(g[i, j, k], last[k] - i)
                 x = dist * s0
                 g[i, j, k] = x * x if dist < _FAR // 2 else np.inf
+    return g
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def query_bounds(a, b, g, s1, s2):  # pragma: no cover - compiled
+    """Largest upper bound, per row and per plane, of the squared distances to ``b``
+    of the voxels of ``a & ~b`` (the queries); 0 where a row or plane has none.
+
+    The bound of a query is the nearest voxel of ``b`` on the three axis lines
+    through it (``g`` gives axis 0).
+    """
+    n0, n1, n2 = a.shape
     # 2. upper bounds of the queries: the nearest voxel of b on the three axis
     #    lines through them, searched outwards only while it could beat the bound
     row_u = np.zeros((n0, n1), np.float64)
@@ -338,7 +334,6 @@ def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
             rmax = 0.0
             for k in range(n2):
                 if not (a[i, j, k] and not b[i, j, k]):
-                    u[i, j, k] = 0.0
                     continue
                 bound = g[i, j, k]
                 step = 1
@@ -359,13 +354,23 @@ def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
                         bound = x * x
                         break
                     step += 1
-                u[i, j, k] = bound
                 if bound > rmax:
                     rmax = bound
             row_u[i, j] = rmax
             if rmax > pmax:
                 pmax = rmax
         plane_u[i] = pmax
+    return row_u, plane_u
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def refine_max(a, b, g, row_u, plane_u, s1, s2):  # pragma: no cover - compiled
+    """Exact maximum of the queries' squared distances, planes by decreasing bound.
+
+    ``g`` (from :func:`axis0_sq`) is overwritten, plane by plane, by the
+    distance transform over axes 0 and 1.
+    """
+    n0, n1, n2 = a.shape
     # 3. planes by decreasing bound; exact values only where they can matter
     order = np.argsort(-plane_u)
     m = 0.0
@@ -395,6 +400,6 @@ def directed_max_sq(a, b, s0, s1, s2):  # pragma: no cover - compiled
                 f[k] = g[i, j, k]
             _envelope_1d(f, n2, s2, d, v, z)
             for k in range(n2):
-                if u[i, j, k] > m and d[k] > m:
+                if d[k] > m and a[i, j, k] and not b[i, j, k]:
                     m = d[k]
     return m

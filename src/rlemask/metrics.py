@@ -427,13 +427,25 @@ def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
     return values
 
 
-def _hausdorff_u8(p: np.ndarray, t: np.ndarray, sp: tuple[float, float, float], directed: bool) -> float:
-    """Hausdorff distance of two validated 3-D C-contiguous uint8 0/1 arrays of one shape."""
+def _hausdorff_u8(
+    p: np.ndarray,
+    t: np.ndarray,
+    sp: tuple[float, float, float],
+    directed: bool,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """Hausdorff distance of two validated 3-D C-contiguous uint8 0/1 arrays of one shape.
+
+    ``stats`` is ``bbox_union(p, t)`` when the caller has it already.
+    """
     from rlemask import _kernels_metrics as K
 
     if p.size == 0:
         return 0.0
-    ca, cb, a_out, b_out, lo0, hi0, lo1, hi1, lo2, hi2 = K.bbox_union(p, t)
+    counts, bounds = K.bbox_union(p, t) if stats is None else stats
+    ca, cb, cab = (int(x) for x in counts.sum(axis=0))
+    a_out, b_out = ca - cab, cb - cab
+    lo0, hi0, lo1, hi1, lo2, hi2 = (int(x) for x in bounds)
     if ca == 0 and cb == 0:
         return 0.0
     if directed:
@@ -447,11 +459,31 @@ def _hausdorff_u8(p: np.ndarray, t: np.ndarray, sp: tuple[float, float, float], 
     pc = np.ascontiguousarray(p[box])
     tc = np.ascontiguousarray(t[box])
     d2 = 0.0
+    work = np.empty(pc.shape, np.float64)
     if a_out:  # h(a, b) is 0 when a lies inside b
-        d2 = float(K.directed_max_sq(pc, tc, sp[0], sp[1], sp[2]))
+        d2 = _directed_max_sq(pc, tc, sp, work)
     if not directed and b_out:
-        d2 = max(d2, float(K.directed_max_sq(tc, pc, sp[0], sp[1], sp[2])))
+        d2 = max(d2, _directed_max_sq(tc, pc, sp, work))
     return math.sqrt(d2)
+
+
+def _directed_max_sq(a: np.ndarray, b: np.ndarray, sp: tuple[float, float, float], work: np.ndarray) -> float:
+    """Largest squared distance from a voxel of ``a`` to the nearest voxel of ``b`` (b non-empty).
+
+    An exact squared Euclidean distance transform of ``b``
+    (Felzenszwalb-Huttenlocher, one axis at a time), evaluated with branch and
+    bound: (1) along axis 0 for every voxel by two sweeps; (2) an upper bound
+    for every voxel of ``a`` outside ``b``: the nearest voxel of ``b`` on the
+    three axis lines through it; (3) planes in decreasing order of their
+    largest bound: the lower envelopes along axes 1 and 2 give exact values on
+    the rows whose bound exceeds the running maximum; a plane whose bound does
+    not exceed it cannot raise it, nor can any plane after it.
+    """
+    from rlemask import _kernels_metrics as K
+
+    g = K.axis0_sq(b, sp[0], work)
+    row_u, plane_u = K.query_bounds(a, b, g, sp[1], sp[2])
+    return float(K.refine_max(a, b, g, row_u, plane_u, sp[1], sp[2]))
 
 
 def hausdorff(
@@ -772,6 +804,8 @@ def uwmgi_score(
     """
     import pandas as pd
 
+    from rlemask import _kernels_metrics as K
+
     e = _empty_value(empty)
     classes = tuple(classes)
     for key, value in (
@@ -792,6 +826,8 @@ def uwmgi_score(
         dup = frame["id"][frame["id"].duplicated()]
         if len(dup):
             raise LayoutError(f"{name} has {len(dup)} duplicated id(s): {_name_some(dup.unique())}")
+    if len(t) == 0:
+        raise LayoutError("truth has no rows: nothing to score")
     t_ids = t["id"].astype(str)
     p_ids = p["id"].astype(str)
     extra = p_ids[~p_ids.isin(t_ids)]
@@ -879,8 +915,10 @@ def uwmgi_score(
         height, width = hw.pop()
         vols_t = [_decode_scan(t_rles[c][rows], ids_arr[rows], (height, width), "truth", c) for c in classes]
         vols_p = [_decode_scan(p_rles[c][rows], ids_arr[rows], (height, width), "pred", c) for c in classes]
-        for k, c in enumerate(classes):
-            inter, s_p, s_t = _counts(vols_p[k], vols_t[k])
+        # one pass per class: per-slice counts (Dice) and the bounding box (Hausdorff)
+        stats = [K.bbox_union(vols_p[k], vols_t[k]) for k in range(len(classes))]
+        for k in range(len(classes)):
+            s_p, s_t, inter = stats[k][0].T
             dice_rows[rows, k] = _ratio(2.0 * inter, (s_p + s_t).astype(np.float64), e)
             t_pos[rows, k] = s_t > 0
             p_pos[rows, k] = s_p > 0
@@ -892,16 +930,17 @@ def uwmgi_score(
             spacing = (1.0 / depth, 1.0 / height, 1.0 / width)
             max_dist = math.sqrt(3.0)
         if hausdorff_classes == "per_class":
-            groups = [(c, vols_t[k], vols_p[k]) for k, c in enumerate(classes)]
+            groups = [(c, vols_t[k], vols_p[k], stats[k]) for k, c in enumerate(classes)]
         else:
-            groups = [("all", np.bitwise_or.reduce(vols_t), np.bitwise_or.reduce(vols_p))]
-        for c, gt, pr in groups:
+            groups = [("all", np.bitwise_or.reduce(vols_t), np.bitwise_or.reduce(vols_p), None)]
+        for c, gt, pr, st in groups:
             if direction == "symmetric":
-                raw = _hausdorff_u8(pr, gt, spacing, False)
+                raw = _hausdorff_u8(pr, gt, spacing, False, st)
             elif direction == "pred_to_truth":
-                raw = _hausdorff_u8(pr, gt, spacing, True)
+                raw = _hausdorff_u8(pr, gt, spacing, True, st)
             else:
-                raw = _hausdorff_u8(gt, pr, spacing, True)
+                swapped = None if st is None else (st[0][:, [1, 0, 2]], st[1])
+                raw = _hausdorff_u8(gt, pr, spacing, True, swapped)
             if c == "all":
                 gt_any = bool(t_pos[rows].any())
                 pr_any = bool(p_pos[rows].any())

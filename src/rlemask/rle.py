@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from numba import get_num_threads
 from numpy.typing import ArrayLike, NDArray
 
 from rlemask import _kernels as _k
@@ -57,6 +58,8 @@ __all__ = ["encode", "decode", "encode_many", "decode_many", "area", "runs", "fr
 # (rare) second pass for masks with long encodings
 _CHUNK = 4096
 _SLOT = 2048
+# batches with fewer pixels run on the calling thread (starting threads costs more)
+_PARALLEL_PIXELS = 1 << 20
 
 
 # ----------------------------------------------------------------------------------
@@ -433,10 +436,13 @@ def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
         flat = np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(nitem, a.shape[1] * a.shape[2])
     # one slot of text per mask, reused from chunk to chunk: the masks are read once
     chunk = min(nitem, _CHUNK)
+    parallel = get_num_threads() > 1
     slots = np.empty((chunk, _SLOT), np.uint8)
     texts: list[str] = []
     for lo in range(0, nitem, chunk):
-        code, item, off, buf = _k.encode_many(flat[lo : lo + chunk], slots)
+        part = flat[lo : lo + chunk]
+        kernel = _k.encode_many if parallel and part.size >= _PARALLEL_PIXELS else _k.encode_many_serial
+        code, item, off, buf = kernel(part, slots)
         if code != _k.OK:
             raise _bad_value(a[lo + item], off, order, f"masks[{lo + item}]")
         texts += buf[:-1].tobytes().decode("ascii").split("\n")
@@ -532,7 +538,12 @@ def decode_many(
         if flat is None:
             target = out
             res, flat = _alloc(nitem, h, w, order)
-    status = _k.decode_many_into(np.frombuffer(data, np.uint8), offsets, flat, bool(strict), zeroed)
+    buf = np.frombuffer(data, np.uint8)
+    threads = get_num_threads()
+    if threads > 1 and nitem * h * w >= _PARALLEL_PIXELS:
+        status = _k.decode_many_into(buf, offsets, flat, bool(strict), zeroed, threads)
+    else:
+        status = _k.decode_many_into_serial(buf, offsets, flat, bool(strict), zeroed)
     bad = np.flatnonzero(status[:, 0])
     if bad.size:
         i = int(bad[0])

@@ -308,7 +308,7 @@ def evaluate(
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
     table = uwmgi.load_table(data_root, exclude_bad=cfg.exclude_bad)
-    rows = split_folds(table, cfg, fold=fold)[1].reset_index(drop=True)
+    rows = split_folds(table, cfg, fold=fold)[2].reset_index(drop=True)
     dataset = SliceDataset(
         rows,
         size=cfg.size,

@@ -336,7 +336,7 @@ def predict(
             )
         from rlemask_models.train import split_folds
 
-        rows = split_folds(table, cfg, fold=fold)[1]
+        rows = split_folds(table, cfg, fold=fold)[2]
     rows = rows.reset_index(drop=True)
     dataset = SliceDataset(
         rows,

@@ -253,7 +253,7 @@ def render_scan(
         phase=rng.uniform(0, 2 * np.pi),
         mid=1.5 * np.pi + rng.uniform(-0.3, 0.3),
     )
-    n_blobs = int(rng.integers(6, 10))
+    n_blobs = int(rng.integers(5, 9))
     blobs = []
     for _ in range(n_blobs):
         start = rng.uniform(0.2, 0.45)
@@ -262,7 +262,7 @@ def render_scan(
                 range=(start, start + rng.uniform(0.45, 0.75)),
                 r=rng.uniform(0.0, 0.12) * s,
                 a=rng.uniform(0, 2 * np.pi),
-                radius=rng.uniform(0.03, 0.045) * s,
+                radius=rng.uniform(0.04, 0.055) * s,
                 drift=rng.uniform(0.01, 0.03) * s,
                 phase=rng.uniform(0, 2 * np.pi),
             )
