@@ -134,7 +134,7 @@ def bench_batch(n, repeat):
 
             t, v = best_of(smp_dice, repeat)
             ok = np.allclose(v[nonempty], ref[nonempty], atol=1e-6)
-            row("dice", "smp get_stats (torch long, CPU)", t, t_np, f"non-empty rows agree: {ok}; empty pairs NaN")
+            row("dice", "smp get_stats (torch long, CPU)", t, t_np, f"non-empty rows agree: {ok}; 2tp/(2tp+fp+fn) is NaN for empty pairs (smp f1_score gives 1.0)")
         tm = try_import("torchmetrics")
         if tm is not None:
             from torchmetrics.functional.segmentation import dice_score

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-pytestmark = [pytest.mark.models, pytest.mark.slow]
+pytestmark = pytest.mark.models
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segmentation_models_pytorch")

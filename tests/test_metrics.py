@@ -719,3 +719,14 @@ def test_real_predictions_score_themselves_perfectly(real_data):
         assert scan.loc[("case123_day20", "stomach"), "hausdorff_raw"] == 3.0
         depth, h, w = scan.loc[("case123_day20", "stomach"), ["depth", "height", "width"]]
         assert scan.loc[("case123_day20", "stomach"), "hausdorff"] == pytest.approx(3 / math.sqrt(depth**2 + h**2 + w**2))
+
+
+def test_docstring_examples():
+    """The examples in rlemask.metrics run (testpaths only collects tests/)."""
+    import doctest
+
+    import rlemask.metrics
+
+    result = doctest.testmod(rlemask.metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 15
+    assert result.failed == 0

@@ -16,7 +16,6 @@ from numba import njit, prange
 # --------------------------------------------------------------------------
 
 
-_FAR = 1 << 40  # "no feature" distance in index units, far beyond any array side
 _LO = np.uint64(0x00FF00FF00FF00FF)
 _ONES16 = np.uint64(0x0001000100010001)
 _HIGH7 = np.uint64(0xFEFEFEFEFEFEFEFE)
@@ -231,6 +230,9 @@ def bbox_union(a, b):  # pragma: no cover - compiled
         box[4] = lo2
         box[5] = hi2 + 1
     return cnt, box
+
+
+_FAR = 1 << 40  # "no feature" distance in index units, far beyond any array side
 
 
 @njit(cache=True, nogil=True, inline="always")
