@@ -111,6 +111,29 @@ def test_shapes_of_results():
     same(dice(big_p, big_t), [1.0, 2 * 60000 / 180000])
 
 
+def test_unaligned_buffers_and_odd_row_lengths():
+    # the counting kernel reads whole 8-byte words where it can: rows that start
+    # mid-word, buffers that are not 8-byte aligned and every length modulo 8
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        shape = (int(rng.integers(0, 5)), int(rng.integers(1, 19)), int(rng.integers(1, 23)))
+        p = rng.random(shape) < rng.random()
+        t = rng.random(shape) < rng.random()
+        offset = int(rng.integers(0, 8))
+        buffer = np.zeros(p.size + 16, np.uint8)
+        unaligned = buffer[offset : offset + p.size].reshape(shape)
+        unaligned[...] = p
+        expected = metric_dice(p, t)
+        same(dice(unaligned, t), expected)
+        same(dice(p.view(np.uint8), unaligned if trial % 2 else t), metric_dice(p, unaligned if trial % 2 else t))
+        if p.size:
+            bad = p.astype(np.uint8)
+            index = tuple(int(rng.integers(0, n)) for n in shape)
+            bad[index] = 7
+            with pytest.raises(InvalidMaskError, match=rf"pred holds 7 at index \({', '.join(map(str, index))}\)"):
+                dice(bad, t)
+
+
 class FakeTensor:
     """Duck-typed torch tensor: .detach().cpu().numpy()."""
 

@@ -528,3 +528,22 @@ def test_parallel_and_serial_batch_kernels_agree(monkeypatch, threshold, order):
     assert (out == 9).all()
     expected = {"decode_many_into", "encode_many"} if threshold == 0 else {"decode_many_into_serial", "encode_many_serial"}
     assert set(calls) == expected
+
+
+def test_encode_scratch_buffer_overflow_falls_back(monkeypatch):
+    import threading
+
+    import rlemask.rle as rle_module
+
+    monkeypatch.setattr(rle_module, "_SCRATCH", 16)
+    monkeypatch.setattr(rle_module, "_scratch", threading.local())
+    mask = np.zeros((5, 9), np.uint8)
+    mask[::2, ::2] = 1  # 15 runs: far more than 16 bytes of text
+    assert encode(mask) == rle_reference_encode(mask)
+    assert encode(mask[:1, :3]) == "1 1 3 1"  # fits the scratch buffer
+    mask[4, 7] = 5
+    with pytest.raises(InvalidMaskError, match=r"mask\[4, 7\] = 5"):
+        encode(mask)  # found after the scratch buffer filled up
+    mask[0, 1] = 7
+    with pytest.raises(InvalidMaskError, match=r"mask\[0, 1\] = 7"):
+        encode(mask)

@@ -23,6 +23,7 @@ E_END      a run that ends past the last pixel                     run index
 E_ORDER    a run that starts before the previous one ends          run index
 E_NEG      a negative length (only from integer arrays)            run index
 E_VALUE    a mask value other than 0 or 1 (encoders)               pixel offset
+E_SPACE    the output buffer is too small (encode_into)            -
 =========  ======================================================  ==============
 """
 
@@ -43,6 +44,7 @@ E_END = 5
 E_ORDER = 6
 E_NEG = 7
 E_VALUE = 8
+E_SPACE = 9
 
 # a token whose value reaches this before one more digit is "too large": it keeps
 # every start + length far below the int64 limit
@@ -338,7 +340,8 @@ def _ctz(typingctx, value):
 def _skip(w, wi, pattern):
     """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
     nw = w.size
-    # 256 pixels per step: a branch-free loop that LLVM vectorises
+    # 256 pixels per step: a branch-free loop that LLVM vectorises; after a
+    # uniform block, 1024 pixels per step until a block differs
     while wi + 32 <= nw:
         block = w[wi : wi + 32]
         acc = _ZERO64
@@ -347,6 +350,14 @@ def _skip(w, wi, pattern):
         if acc != _ZERO64:
             break
         wi += 32
+        while wi + 128 <= nw:
+            block = w[wi : wi + 128]
+            acc = _ZERO64
+            for j in range(128):
+                acc |= block[j] ^ pattern
+            if acc != _ZERO64:
+                break
+            wi += 128
     while wi + 4 <= nw:
         block = w[wi : wi + 4]
         if ((block[0] ^ pattern) | (block[1] ^ pattern) | (block[2] ^ pattern) | (block[3] ^ pattern)) != _ZERO64:
@@ -477,6 +488,21 @@ def encode(a):
         k = _put(buf, k, e - s)
         pos = e
     return OK, -1, buf, k
+
+
+@njit(cache=True, nogil=True)
+def encode_into(a, buf):
+    """Encode the flat uint8 mask ``a`` as ASCII into ``buf``; return (code, value).
+
+    ``code`` OK: ``value`` bytes written; ``E_VALUE``: a bad value at offset
+    ``value``; ``E_SPACE``: ``buf`` is too small (use :func:`encode`).
+    """
+    k = _encode_bounded(a, buf, 0, buf.size)
+    if k == -1:
+        return E_SPACE, 0
+    if k < -1:
+        return E_VALUE, -2 - k
+    return OK, k
 
 
 @njit(cache=True, nogil=True)

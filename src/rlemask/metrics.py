@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -165,12 +166,35 @@ def _counts(pred: Any, truth: Any):
     pw, tw = _words(pf), _words(tf)
     if pw.size != tw.size:  # one of them is not 8-byte aligned: count byte by byte
         pw = tw = np.zeros(0, np.uint64)
-    inter, sp, st, bad = K.count_rows(pf, tf, pw, tw, n_rows, row_len)
+    with _threads_for(pf.nbytes + tf.nbytes):
+        inter, sp, st, bad = K.count_rows(pf, tf, pw, tw, n_rows, row_len)
     if bad.any():
         for arr, name in ((p, "pred"), (t, "truth")):
             if arr.max() > 1:
                 raise _first_bad(arr, arr > 1, name)
     return inter.reshape(lead), sp.reshape(lead), st.reshape(lead)
+
+
+# Below this many bytes of input a kernel runs on the calling thread only: waking
+# the thread pool costs more than it saves, and on a busy machine a parallel
+# region can wait milliseconds for a descheduled worker.
+_SERIAL_BYTES = 1 << 21
+
+
+@contextmanager
+def _threads_for(nbytes: int):
+    """Run the numba kernels inside on one thread when the input is small."""
+    import numba
+
+    old = numba.get_num_threads()
+    if nbytes >= _SERIAL_BYTES or old == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 def _words(flat: np.ndarray) -> np.ndarray:
@@ -442,7 +466,10 @@ def _hausdorff_u8(
 
     if p.size == 0:
         return 0.0
-    counts, bounds = K.bbox_union(p, t) if stats is None else stats
+    if stats is None:
+        with _threads_for(p.nbytes + t.nbytes):
+            stats = K.bbox_union(p, t)
+    counts, bounds = stats
     ca, cb, cab = (int(x) for x in counts.sum(axis=0))
     a_out, b_out = ca - cab, cb - cab
     lo0, hi0, lo1, hi1, lo2, hi2 = (int(x) for x in bounds)
@@ -460,10 +487,11 @@ def _hausdorff_u8(
     tc = np.ascontiguousarray(t[box])
     d2 = 0.0
     work = np.empty(pc.shape, np.float64)
-    if a_out:  # h(a, b) is 0 when a lies inside b
-        d2 = _directed_max_sq(pc, tc, sp, work)
-    if not directed and b_out:
-        d2 = max(d2, _directed_max_sq(tc, pc, sp, work))
+    with _threads_for(work.nbytes):
+        if a_out:  # h(a, b) is 0 when a lies inside b
+            d2 = _directed_max_sq(pc, tc, sp, work)
+        if not directed and b_out:
+            d2 = max(d2, _directed_max_sq(tc, pc, sp, work))
     return math.sqrt(d2)
 
 
@@ -916,7 +944,8 @@ def uwmgi_score(
         vols_t = [_decode_scan(t_rles[c][rows], ids_arr[rows], (height, width), "truth", c) for c in classes]
         vols_p = [_decode_scan(p_rles[c][rows], ids_arr[rows], (height, width), "pred", c) for c in classes]
         # one pass per class: per-slice counts (Dice) and the bounding box (Hausdorff)
-        stats = [K.bbox_union(vols_p[k], vols_t[k]) for k in range(len(classes))]
+        with _threads_for(2 * vols_t[0].nbytes):
+            stats = [K.bbox_union(vols_p[k], vols_t[k]) for k in range(len(classes))]
         for k in range(len(classes)):
             s_p, s_t, inter = stats[k][0].T
             dice_rows[rows, k] = _ratio(2.0 * inter, (s_p + s_t).astype(np.float64), e)

@@ -42,6 +42,7 @@ written.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,6 +59,10 @@ __all__ = ["encode", "decode", "encode_many", "decode_many", "area", "runs", "fr
 # (rare) second pass for masks with long encodings
 _CHUNK = 4096
 _SLOT = 2048
+# encode: text is written into a per-thread scratch buffer of this many bytes
+# (no new array per call); longer encodings fall back to a growing buffer
+_SCRATCH = 1 << 16
+_scratch = threading.local()
 # batches with fewer pixels run on the calling thread (starting threads costs more)
 _PARALLEL_PIXELS = 1 << 20
 
@@ -271,10 +276,17 @@ def encode(mask: ArrayLike, *, order: str = "C") -> str:
         _check_order(order)
     a = _as_mask01(mask, 2)
     flat = np.ravel(a, order=order)
-    code, off, buf, k = _k.encode(flat)
+    buf = getattr(_scratch, "buf", None)
+    if buf is None:
+        buf = _scratch.buf = np.empty(_SCRATCH, np.uint8)
+    code, value = _k.encode_into(flat, buf)
+    if code == _k.E_SPACE:  # a long encoding: let the kernel grow its own buffer
+        code, value, buf, length = _k.encode(flat)
+    else:
+        length = value
     if code != _k.OK:
-        raise _bad_value(a, off, order)
-    return buf[:k].tobytes().decode("ascii")
+        raise _bad_value(a, value, order)
+    return buf[:length].tobytes().decode("ascii")
 
 
 def decode(

@@ -176,8 +176,9 @@ def _train(args: argparse.Namespace) -> int:
     result = fit(cfg)
     if result.rank == 0:
         best = result.best
-        print(f"best epoch {result.best_epoch}: score {best['score']:.4f}  dice {best['dice']:.4f}  "
-              f"iou {best['iou']:.4f}  hausdorff {best['hausdorff']:.4f}  -> {result.files['best']}")
+        shown = "  ".join(f"{k} {best[k]:.4f}" if best.get(k) is not None else f"{k} nan"
+                          for k in ("score", "dice", "iou", "hausdorff"))
+        print(f"best epoch {result.best_epoch}: {shown}  -> {result.files['best']}")
     return 0
 
 

@@ -572,6 +572,10 @@ def validate(
 # --------------------------------------------------------------------------- fit
 
 
+def _fmt(value: Any) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
 def _log(ctx: _Dist, cfg: TrainConfig, text: str) -> None:
     if ctx.main and cfg.progress:
         print(text, file=sys.stderr, flush=True)
@@ -791,11 +795,10 @@ def _fit(cfg: TrainConfig, ctx: _Dist) -> FitResult:
                 _atomic_copy(last_path, best_path)
             write_metrics_csv(history, out / "metrics.csv")
             plot_learning_curve(history, out / "learning_curve.png")
+        shown = "  ".join(f"{key} {_fmt(metrics.get(key))}" for key in ("dice", "iou", "hausdorff", "score"))
         _log(ctx, cfg, (
-            f"epoch {epoch + 1}/{cfg.epochs}  loss {train_loss:.4f}  "
-            f"dice {metrics['dice']:.4f}  iou {metrics['iou']:.4f}  hd {metrics['hausdorff']:.4f}  "
-            f"score {metrics['score']:.4f}{'  (best)' if improved else ''}  "
-            f"{rate:.1f} img/s  {seconds:.1f} s"
+            f"epoch {epoch + 1}/{cfg.epochs}  loss {train_loss:.4f}  {shown}"
+            f"{'  (best)' if improved else ''}  {rate:.1f} img/s  {seconds:.1f} s"
         ))
         if ctx.on:
             import torch.distributed as dist
