@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(f"| {'operation':<28} | {'implementation':<30} | {'masks/s':>12} |")
-    print(f"|{'-' * 30}|{'-' * 32}|{'-' * 14}:|")
+    print(f"|{'-' * 30}|{'-' * 32}|{'-' * 13}:|")
     for op, impl, rate in rows:
         print(f"| {op:<28} | {impl:<30} | {rate:>12,.0f} |")
     print()

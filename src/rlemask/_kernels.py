@@ -340,8 +340,17 @@ def _ctz(typingctx, value):
 def _skip(w, wi, pattern):
     """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
     nw = w.size
-    # 256 pixels per step: a branch-free loop that LLVM vectorises; after a
-    # uniform block, 1024 pixels per step until a block differs
+    # short stretches (the gaps inside an organ) 4 words at a time
+    stop = min(nw, wi + 64)
+    while wi + 4 <= stop:
+        block = w[wi : wi + 4]
+        if ((block[0] ^ pattern) | (block[1] ^ pattern) | (block[2] ^ pattern) | (block[3] ^ pattern)) != _ZERO64:
+            while w[wi] == pattern:  # a word in this block differs
+                wi += 1
+            return wi
+        wi += 4
+    # long stretches (empty rows, empty masks): 256 then 1024 pixels per step,
+    # branch-free loops that LLVM vectorises
     while wi + 32 <= nw:
         block = w[wi : wi + 32]
         acc = _ZERO64

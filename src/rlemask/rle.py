@@ -275,7 +275,7 @@ def encode(mask: ArrayLike, *, order: str = "C") -> str:
     if order != "C":
         _check_order(order)
     a = _as_mask01(mask, 2)
-    flat = np.ravel(a, order=order)
+    flat = np.ravel(a, order=order)  # contiguous (reshape(-1) may give a strided view)
     buf = getattr(_scratch, "buf", None)
     if buf is None:
         buf = _scratch.buf = np.empty(_SCRATCH, np.uint8)
@@ -286,6 +286,8 @@ def encode(mask: ArrayLike, *, order: str = "C") -> str:
         length = value
     if code != _k.OK:
         raise _bad_value(a, value, order)
+    if length == 0:
+        return ""
     return buf[:length].tobytes().decode("ascii")
 
 
@@ -346,6 +348,12 @@ def decode(
     if order != "C":
         _check_order(order)
     text = rle if type(rle) is str else _as_text(rle)
+    if not text:  # the common empty mask: no kernel call
+        if out is None:
+            return np.zeros((h, w), np.uint8, order=order)
+        out = _check_out(out, (h, w))
+        out[...] = 0
+        return out
     try:
         data = text.encode("ascii")
     except UnicodeEncodeError:
@@ -353,7 +361,11 @@ def decode(
         raise  # pragma: no cover
     target = None
     if out is None:
-        res, flat = _alloc(None, h, w, order)
+        if order == "C":
+            res = np.empty((h, w), np.uint8)
+            flat = res.reshape(-1)
+        else:
+            res, flat = _alloc(None, h, w, order)
     else:
         out = _check_out(out, (h, w))
         flat = _flat_view(out, order)

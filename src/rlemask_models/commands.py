@@ -20,9 +20,9 @@ INSTALL_HINT = "pip install 'rlemask[models]'"
 _NEEDED = ("torch", "segmentation_models_pytorch", "timm")
 
 #: the demo's model on a CPU: small enough to finish in minutes on two cores
-CPU_DEMO = {"encoder": "resnet18", "size": 128, "epochs": 6, "batch_size": 8, "lr": 2e-3}
+CPU_DEMO = {"encoder": "resnet18", "size": 128, "epochs": 7, "batch_size": 8, "lr": 2e-3}
 #: the demo's model on a GPU: the seed project's UNet-EfficientNetB7
-GPU_DEMO = {"encoder": "efficientnet-b7", "size": (320, 384), "epochs": 25, "batch_size": 16, "lr": 1e-3}
+GPU_DEMO = {"encoder": "efficientnet-b7", "size": (320, 384), "epochs": 20, "batch_size": 16, "lr": 1e-3}
 
 
 def _missing_models(command: str) -> int | None:
