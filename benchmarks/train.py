@@ -26,7 +26,7 @@ Training-step rows (``bench_train_steps``; ``--only train_steps`` runs just thes
 * ``train step``: forward + BCE/Dice loss + backward + AdamW of
   ``rlemask_models.train.train_step`` on random batches, after a warm-up step:
   UNet-EfficientNetB7 and the tiny test encoder on the CPU (fp32, ``--size``),
-  and on CUDA the B7 at 320x384 with AMP (bf16) and in fp32;
+  and on CUDA the B7 at 320x384 with AMP (bf16) (``--gpu-fp32``: also fp32);
 * ``pipeline vs step``: one worker's augmented-item time against the step time
   per image: the data pipeline's share of a step, and how many times the step
   rate one worker feeds (at least 5x for the CPU B7).
@@ -247,13 +247,14 @@ def bench_train_steps(args: argparse.Namespace, context: dict[str, Any]) -> list
                     max(40, args.images // 10), max(40, args.images // 10) / item_rate))
     steps = 1 if args.quick else args.steps
     rates: list[tuple[str, float, float]] = []
-    for encoder, batch in ((args.b7, args.b7_batch), ("tu-test_efficientnet", 8)):
+    cpu_models = [] if args.skip_cpu_steps else [(args.b7, args.b7_batch), ("tu-test_efficientnet", 8)]
+    for encoder, batch in cpu_models:
         n, seconds = _step_rate(encoder, size, batch, steps, "cpu")
         out.append(_row("train step", f"{encoder}, CPU fp32, {label}, batch {batch}", n, seconds))
         rates.append((f"{encoder} CPU {label}", n / seconds, item_rate))
     if torch.cuda.is_available():
         gpu_size = (320, 384)
-        for amp in ("bf16", "off"):
+        for amp in ("bf16", "off") if args.gpu_fp32 else ("bf16",):
             n, seconds = _step_rate(args.b7, gpu_size, args.gpu_batch, 5 if args.quick else 20, "cuda", amp=amp)
             setting = f"{args.b7}, CUDA {'AMP bf16' if amp != 'off' else 'fp32'}, 320x384, batch {args.gpu_batch}"
             out.append(_row("train step", setting, n, seconds))
@@ -310,10 +311,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads in this process")
     p.add_argument("--quick", action="store_true", help="a smoke run: 60 images per measurement")
     # training steps (bench_train_steps)
-    p.add_argument("--steps", type=int, default=3, help="timed training steps per CPU model")
+    p.add_argument("--steps", type=int, default=2, help="timed training steps per CPU model")
     p.add_argument("--b7", default="efficientnet-b7", help="the full model's encoder")
     p.add_argument("--b7-batch", type=int, default=2, help="CPU batch of the full model")
     p.add_argument("--gpu-batch", type=int, default=16, help="CUDA batch of the full model at 320x384")
+    p.add_argument("--skip-cpu-steps", action="store_true", help="only the CUDA training-step rows")
+    p.add_argument("--gpu-fp32", action="store_true", help="also time the CUDA B7 step in fp32 (another cudnn autotune)")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME",
                    help="run only these measurements (function names without 'bench_', e.g. train_steps)")
     args = p.parse_args(argv)

@@ -266,3 +266,65 @@ def test_cli_evaluate_and_predict(trained, tmp_path, capsys):
     assert len(list((tmp_path / "ov").glob("*.png"))) <= 2
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--data", str(root)]) == 2
     assert "checkpoint" in capsys.readouterr().err
+
+
+def test_cli_demo_writes_everything(tmp_path, capsys):
+    """The demo's pipeline end to end, with the tiny encoder for one epoch (the real demo trains longer)."""
+    from PIL import Image
+
+    from rlemask.cli import main
+
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--encoder", TINY, "--size", "64", "--epochs", "1",
+                 "--batch-size", "16", "--device", "cpu", "--quiet"])
+    assert code == 0
+    assert "demo: validation dice" in capsys.readouterr().err
+    for name in ("submission.csv", "metrics.json", "learning_curve.png", "metrics.csv", "folds.csv",
+                 "checkpoints/best.pt", "checkpoints/last.pt", "data/train.csv"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("dice", "iou", "hausdorff", "score"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+        for c in CLASSES:
+            assert metrics["per_class"][c][key] is None or 0.0 <= metrics["per_class"][c][key] <= 1.0
+    assert metrics["encoder"] == TINY and metrics["size"] == [64, 64]
+    sub = pd.read_csv(out / "submission.csv", keep_default_na=False)
+    assert len(sub) == 3 * 288 and list(sub.columns) == ["id", "class", "predicted"]
+    folds = pd.read_csv(out / "folds.csv")
+    assert folds.groupby("case")["fold"].nunique().max() == 1
+    overlays = sorted((out / "overlays").glob("*.png"))
+    val_ids = set(folds.loc[folds["fold"] == 0, "id"])
+    assert all(p.stem in val_ids for p in overlays)  # overlays show validation slices
+    for p in overlays[:2]:
+        assert Image.open(p).mode == "RGB"
+
+
+@pytest.mark.realdata
+def test_predict_on_real_slices_at_their_original_sizes(trained, real_data, tmp_path):
+    """Real UWMGI files (8-bit copies, four sizes) laid out as a test folder with no train.csv."""
+    import shutil
+
+    from PIL import Image
+
+    from rlemask import uwmgi
+    from rlemask_models.predict import predict
+
+    root, ckpt = trained
+    files = sorted((real_data / "slices8").glob("slice_*.png"))
+    if not files:
+        pytest.skip(f"no slices8/*.png in {real_data}")
+    for k, f in enumerate(files):  # one single-slice scan per file: slice numbers may repeat across files
+        scans = tmp_path / "real" / "train" / f"case{k + 1}" / f"case{k + 1}_day0" / "scans"
+        scans.mkdir(parents=True)
+        shutil.copy(f, scans / f.name)
+    rows = predict(ckpt, tmp_path / "real", tmp_path / "real.csv", overlays=tmp_path / "ov", device="cpu")
+    images = uwmgi.scan(tmp_path / "real")
+    assert len(set(zip(images["height"], images["width"]))) == 4
+    assert len(rows) == 3 * len(files)
+    shapes = dict(zip(images["id"], zip(images["height"], images["width"])))
+    masks = _submission_masks(pd.read_csv(tmp_path / "real.csv", keep_default_na=False), shapes)
+    for image_id, mask in masks.items():
+        assert mask.shape == (3, *shapes[image_id])
+    for path in (tmp_path / "ov").glob("*.png"):  # no labels: slice and prediction only
+        h, w = shapes[path.stem]
+        assert Image.open(path).size == (2 * w + 4, h + 14)

@@ -75,6 +75,7 @@ def test_split_folds_groups_by_case_and_covers_everything(root):
         ({"lr": 0.0}, "lr=0.0 must be > 0"),
         ({"amp": "fp8"}, "amp='fp8'; expected"),
         ({"data": ""}, "data is empty"),
+        ({"bn_momentum": 0.0}, r"bn_momentum=0.0 must be in \(0, 1\]"),
     ],
 )
 def test_config_errors(root, tmp_path, kw, fragment):

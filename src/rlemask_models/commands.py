@@ -100,6 +100,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--empty", type=_empty, default="keep", help="empty training slices: keep, drop or a fraction")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="no flips / affine")
     p.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default="auto", help="mixed precision on CUDA")
+    p.add_argument("--bn-momentum", type=float, default=None,
+                   help="batch-norm running-stat momentum (default: the encoder's; 0.1 for EfficientNets from scratch)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--cache", action="store_true", help="keep slices in memory")
     p.add_argument("--seed", type=int, default=42)
@@ -172,6 +174,7 @@ def _train(args: argparse.Namespace) -> int:
         warmup=args.warmup, context=args.context, stride=args.stride, empty=args.empty,
         augment=args.augment, amp=args.amp, workers=args.workers, cache=args.cache, seed=args.seed,
         device=args.device, exclude_bad=args.exclude_bad, resume=args.resume, progress=not args.quiet,
+        bn_momentum=args.bn_momentum,
     )
     result = fit(cfg)
     if result.rank == 0:
@@ -247,7 +250,9 @@ def run_demo(args: argparse.Namespace) -> int:
             f"{preset['epochs']} epochs on the CPU ({threads} threads) instead of the "
             "UNet-EfficientNetB7; pass --encoder efficientnet-b7 for the full model")
     else:
-        say(f"training {preset['encoder']} UNet at {size[0]}x{size[1]} for {preset['epochs']} epochs on {device}")
+        slow = (" (the full model on a CPU takes hours at this size; --size and --epochs shorten it)"
+                if device.type == "cpu" else "")
+        say(f"training {preset['encoder']} UNet at {size[0]}x{size[1]} for {preset['epochs']} epochs on {device}{slow}")
 
     data = out / "data"
     say(f"generating the built-in data in {data}")
@@ -256,6 +261,7 @@ def run_demo(args: argparse.Namespace) -> int:
         data=str(data), out=str(out / "checkpoints"), fold=args.fold, folds=args.folds,
         encoder=preset["encoder"], size=size, epochs=int(preset["epochs"]),
         batch_size=int(preset["batch_size"]), lr=float(preset["lr"]), warmup=0.5, seed=args.seed,
+        bn_momentum=0.1,  # from scratch: smp's EfficientNet default (0.01) lags behind the weights
         device=args.device, workers=args.workers, cache=True, progress=not args.quiet,
     )
     table = uwmgi.load_table(data)
