@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from rlemask.cli import main
-from rlemask.commands.codec import write_atomic
+from rlemask._io import write_atomic
 from rlemask.rle import decode, encode
 
 CLASSES = ("large_bowel", "small_bowel", "stomach")

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.spatial.distance import directed_hausdorff
 from sklearn.metrics import f1_score, jaccard_score
 
 from rlemask.errors import InvalidMaskError, InvalidRleError, LayoutError, RlemaskError

@@ -30,6 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 import rlemask
+from rlemask._io import atomic_path
 from rlemask.errors import LayoutError, RlemaskError
 
 __all__ = ["COLUMNS", "Scores", "evaluate", "write_table"]
@@ -235,18 +236,12 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike[str], *, extra: dic
     """Write the per-class table to ``path`` atomically: ``.json`` as :func:`table_to_dict`
     (plus ``extra``), anything else as CSV."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(out) as tmp:
         if out.suffix.lower() == ".json":
             payload = {**table_to_dict(table), **(extra or {})}
             tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         else:
             table.to_csv(tmp, index=False, float_format="%.6f")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 

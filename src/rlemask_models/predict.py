@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 import rlemask
+from rlemask._io import atomic_open, atomic_path
 from rlemask.errors import RlemaskError
 
 __all__ = ["COLORS", "infer", "overlay", "predict", "write_submission"]
@@ -156,24 +157,13 @@ def infer(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_submission(rows: list[tuple[str, str, str]], path: str | os.PathLike[str]) -> Path:
     """Write ``id,class,predicted`` rows to ``path`` atomically (temp file + ``os.replace``)."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_path(out)
-    try:
-        with open(tmp, "w", newline="", encoding="ascii") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(["id", "class", "predicted"])
-            writer.writerows(rows)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(out, "w", newline="", encoding="ascii") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["id", "class", "predicted"])
+        writer.writerows(rows)
     return out
 
 
@@ -390,8 +380,7 @@ def _write_overlays(
         middle = image[len(image) // 2] if dataset.context else image[0]
         picture = overlay(middle, truth if labelled else None, pred, title=dataset.ids[index])
         path = folder / f"{dataset.ids[index]}.png"
-        tmp = _atomic_path(path)
-        picture.save(tmp, format="PNG")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            picture.save(tmp, format="PNG")
         written.append(path)
     return written

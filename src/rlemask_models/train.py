@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlemask._io import atomic_open, atomic_path
 from rlemask.errors import RlemaskError
 
 __all__ = ["FitResult", "TrainConfig", "bce_dice_loss", "fit", "split_folds", "train_step"]
@@ -456,25 +457,15 @@ def _sync_buffers(model: nn.Module, ctx: _Dist) -> None:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
     import shutil
 
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _flat_row(epoch: int, lr: float, loss: float, metrics: Mapping[str, Any], seconds: float, rate: float) -> dict[str, Any]:
@@ -500,14 +491,12 @@ def write_metrics_csv(history: list[dict[str, Any]], path: Path) -> None:
     """All epoch rows to ``path``, atomically (rewritten from the history each epoch)."""
     if not history:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     columns = list(history[0])
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in history:
             writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    os.replace(tmp, path)
 
 
 def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
@@ -536,9 +525,8 @@ def plot_learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     right.grid(alpha=0.3)
     right.legend(loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
 
 
 # --------------------------------------------------------------------------- validation

@@ -11,10 +11,10 @@ import argparse
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from rlemask._io import write_atomic
 
 __all__ = ["register", "run_decode", "run_encode"]
 
@@ -143,29 +143,6 @@ def _usage(command: str, message: str) -> int:
 
 def _fail(command: str, message: str) -> None:
     print(f"rlemask {command}: {message}", file=sys.stderr)
-
-
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
-def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _png(array, f: IO[bytes]) -> None:
