@@ -188,6 +188,114 @@ def test_duplicate_rows_fail(tmp_path, capsys):
     assert f"{csv}:3: id='case1_day0_slice_0001': second row for class 'large_bowel'" in capsys.readouterr().err
 
 
+def test_line_numbers_count_blank_lines_and_multi_line_fields(tmp_path, capsys):
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "id,class,segmentation\n"
+        "\n"  # line 2: blank (pandas skipped it and numbered the rows after it one too low)
+        "case1_day0_slice_0001,large_bowel,1 4\n"  # line 3
+        "\n"
+        'case1_day0_slice_0001,stomach,"10 2\n15 1"\n'  # lines 5-6: a quoted field with a newline
+        "case1_day0_slice_0002,large_bowel,1 2 3\n"  # line 7: odd token count
+        "case1_day0_slice_0003,liver,1 1\n"  # line 8: unknown class
+    )
+    out = tmp_path / "masks"
+    assert main(["decode", str(csv), "--shape", "4x5", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{csv}:7: id='case1_day0_slice_0002': class 'large_bowel': rle: odd number of tokens (3)" in err
+    assert f"{csv}:8: id='case1_day0_slice_0003': unknown class 'liver'" in err
+    assert [p.name for p in out.iterdir()] == ["case1_day0_slice_0001.png"]
+    np.testing.assert_array_equal(_png(out / "case1_day0_slice_0001.png") // 255, _expected("case1_day0_slice_0001", (4, 5)))
+
+
+def test_rows_with_too_many_fields_are_bad_rows(tmp_path, capsys):
+    csv = tmp_path / "train.csv"
+    csv.write_text("id,class,segmentation\ncase1_day0_slice_0001,large_bowel,1 4\ncase1_day0_slice_0002,stomach,1 1,9\n")
+    out = tmp_path / "masks"
+    assert main(["decode", str(csv), "--shape", "4x5", "--out", str(out)]) == 1
+    assert f"{csv}:3: id='case1_day0_slice_0002': 4 fields; expected at most 3 (id,class,segmentation)" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["case1_day0_slice_0001.png"]
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "fragment"),
+    [
+        ("-5", "4", "height=-5, width=4 is a negative size; expected non-negative ints"),
+        ("4", "-1", "height=4, width=-1 is a negative size"),
+        ("100000", "100000", "height=100000, width=100000 is 10000000000 pixels, more than the 2147483648 allowed"),
+        ("4.5", "4", "height='4.5', width='4' are not ints"),
+    ],
+)
+def test_bad_sizes_in_the_csv_are_bad_rows(height, width, fragment, tmp_path, capsys):
+    csv = tmp_path / "train.csv"
+    csv.write_text(
+        "id,class,segmentation,height,width\n"
+        f"case1_day0_slice_0001,large_bowel,1 2,{height},{width}\n"
+        "case1_day0_slice_0002,large_bowel,1 2,3,4\n"
+    )
+    out = tmp_path / "masks"
+    assert main(["decode", str(csv), "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"{csv}:2: id='case1_day0_slice_0001': {fragment}" in err
+    assert "1 row(s) failed; 1 image(s) not written, 1 written" in err
+    assert [p.name for p in out.iterdir()] == ["case1_day0_slice_0002.png"]
+    assert _png(out / "case1_day0_slice_0002.png")[:, :, 0].tolist() == [[255, 255, 0, 0], [0] * 4, [0] * 4]
+
+
+def test_bad_sizes_from_images_and_shape(tmp_path, capsys):
+    index = tmp_path / "index.csv"
+    index.write_text("id,height,width\ncase1_day0_slice_0001,-4,5\ncase1_day0_slice_0002,4,5\n")
+    csv = _write_csv(tmp_path / "train.csv", ROWS)
+    out = tmp_path / "masks"
+    assert main(["decode", str(csv), "--images", str(index), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{csv}:2: id='case1_day0_slice_0001': --images '{index}': height=-4, width=5 is a negative size" in err
+    assert [p.name for p in out.iterdir()] == ["case1_day0_slice_0002.png"]
+    assert main(["decode", str(csv), "--shape", "100000x100000", "--out", str(tmp_path / "m")]) == 2
+    assert "--shape 100000x100000: height=100000, width=100000 is 10000000000 pixels" in capsys.readouterr().err
+
+
+def test_out_of_memory_for_one_image_fails_that_image_only(tmp_path, capsys, monkeypatch):
+    import rlemask.rle
+
+    real = rlemask.rle.decode
+
+    def decode_or_fail(text, shape, **kwargs):
+        if text == "5 3":
+            raise MemoryError("Unable to allocate 9.31 GiB")
+        return real(text, shape, **kwargs)
+
+    monkeypatch.setattr(rlemask.rle, "decode", decode_or_fail)
+    csv = _write_csv(tmp_path / "train.csv", ROWS)
+    out = tmp_path / "masks"
+    assert main(["decode", str(csv), "--shape", "4x5", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{csv}:5: id='case1_day0_slice_0002': not enough memory for a mask of shape=(4, 5) with 3 class(es)" in err
+    assert [p.name for p in out.iterdir()] == ["case1_day0_slice_0001.png"]
+
+
+def test_os_and_memory_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.array([[0, 1]], np.uint8))
+    target = tmp_path / "out.csv"
+    target.mkdir()  # the output path is a folder: os.replace fails
+    assert main(["encode", str(folder), "-o", str(target), "--classes", "organ"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rlemask encode: error: ") and "Traceback" not in err and len(err.splitlines()) == 1
+    assert str(target) in err
+
+    import rlemask.rle
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 37.3 GiB for an array with shape (100000, 100000)")
+
+    monkeypatch.setattr(rlemask.rle, "decode", no_memory)
+    assert main(["decode", "1 1", "--shape", "100000x100000", "-o", str(tmp_path / "m.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err == "rlemask decode: error: out of memory: Unable to allocate 37.3 GiB for an array with shape (100000, 100000)\n"
+
+
 def _uwmgi_tree(root: Path, files) -> Path:
     for image_id, width, height in files:
         case_day, _, sl = image_id.partition("_slice_")
@@ -261,6 +369,22 @@ def test_encode_reports_bad_files_and_writes_the_rest(tmp_path, capsys):
     table = pd.read_csv(out, keep_default_na=False)
     assert table["id"].tolist() == ["case3_day1_slice_0009"] * 3 + ["case3_day1_slice_0010"] * 3
     assert table["segmentation"].tolist() == ["", "2 2", ""] * 2
+
+
+def test_encode_keeps_the_old_output_when_every_file_fails(tmp_path, capsys):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "case3_day1_slice_0012.npz").write_bytes(b"not a zip")
+    np.save(folder / "case3_day1_slice_0013.npy", np.zeros((2, 2, 2), np.uint8))  # 2 channels, not 3
+    out = tmp_path / "out.csv"
+    out.write_text("id,class,segmentation\na,large_bowel,1 1\n")
+    assert main(["encode", str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"rlemask encode: all 2 file(s) failed; nothing encoded, {str(out)!r} not written" in err
+    assert out.read_text() == "id,class,segmentation\na,large_bowel,1 1\n"
+    fresh = tmp_path / "fresh.csv"
+    assert main(["encode", str(folder), "-o", str(fresh)]) == 1
+    assert not fresh.exists()
 
 
 def test_encode_one_class_and_f_order(tmp_path):

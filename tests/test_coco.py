@@ -94,6 +94,16 @@ def test_bad_coco_objects(obj, fragment):
         from_coco(obj)
 
 
+def test_counts_that_wrap_around_int64_are_rejected():
+    # 4 counts sum to 2**64 + 4, which an int64 sum wraps around to exactly n = 4
+    with pytest.raises(InvalidRleError, match=r"COCO counts add up to 18446744073709551620 pixels; expected 4 for size=\[2, 2\]") as info:
+        from_coco({"size": [2, 2], "counts": [2**62, 2**62, 2**62, 2**62 + 4]})
+    assert info.value.offset == 2**64 + 4
+    counts = np.array([2**63 + 1, 1], np.uint64)  # above int64: astype would make it negative
+    with pytest.raises(InvalidRleError, match=r"COCO counts: count 0 is 9223372036854775809, above the int64 range"):
+        from_coco({"size": [2, 2], "counts": counts})
+
+
 def test_to_coco_rejects_bad_rle():
     with pytest.raises(InvalidRleError, match=r"run 0 \(start=3, length=3\) ends at pixel 5, past the 4 pixels"):
         to_coco("3 3", (2, 2))

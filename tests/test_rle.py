@@ -273,6 +273,54 @@ def test_out_of_the_wrong_kind(out, fragment):
         decode("1 1", (2, 3), out=out)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [np.asmatrix, lambda a: np.ma.array(a, mask=np.zeros_like(a, bool))],
+    ids=["matrix", "masked"],
+)
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_out_must_not_be_an_ndarray_subclass(make):
+    # np.matrix stays 2-D when flattened: decoding into it used to return a wrong mask silently
+    out = make(np.full((3, 3), 7, np.uint8))
+    with pytest.raises(RlemaskError, match=r"out is a numpy\..*, a numpy array subclass; expected a plain uint8") as info:
+        decode("2 1", (3, 3), out=out)
+    assert type(info.value) is RlemaskError  # the class every other bad out= raises
+    assert (np.asarray(out) == 7).all()
+    with pytest.raises(RlemaskError, match=r"out is a numpy\.ma\.MaskedArray, a numpy array subclass"):
+        decode_many(["2 1"], (3, 3), out=np.ma.array(np.zeros((1, 3, 3), np.uint8)))
+    view = np.asarray(out)  # the suggested fix works and writes through
+    assert decode("2 1", (3, 3), out=view) is view
+    assert np.asarray(out).tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 0]]
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_encode_accepts_ndarray_subclasses():
+    # a fresh process: once a kernel has run on a plain array, numba lets subclasses through,
+    # so only a masked array in the very first call showed the raw NumbaTypeError
+    code = "import numpy as np; from rlemask.rle import encode; print(encode(np.ma.array([[0, 1]])))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout.strip()) == (0, "2 1"), result.stderr[-2000:]
+    expected = encode(np.array([[0, 1], [1, 1]]))
+    assert expected == "2 3"
+    assert encode(np.asmatrix([[0, 1], [1, 1]])) == expected
+    assert encode(np.ma.array([[0, 1], [1, 1]])) == expected
+    assert encode(np.ma.array([[0, 1], [1, 1]], dtype=bool), order="F") == encode(np.array([[0, 1], [1, 1]]), order="F")
+    assert encode_many(np.ma.array([[[0, 1], [1, 1]], [[1, 0], [0, 0]]])) == ["2 3", "1 1"]
+    assert runs(np.asmatrix([[0, 1], [1, 1]]))[0].tolist() == [2]
+
+
+def test_encode_accepts_torch_tensors_of_every_dtype():
+    torch = pytest.importorskip("torch")
+    mask = np.array([[0, 1, 1], [1, 0, 0]], np.uint8)
+    for dtype in (torch.bfloat16, torch.float16, torch.float32, torch.uint8, torch.bool):
+        t = torch.from_numpy(mask).to(dtype)
+        assert encode(t) == "2 3", dtype
+        assert encode_many(t[None]) == ["2 3"], dtype
+    assert encode(torch.from_numpy(mask).to(torch.bfloat16).requires_grad_()) == "2 3"
+    with pytest.raises(InvalidMaskError, match=r"mask\[0, 1\] = .*1.5.*; expected only 0 and 1"):
+        encode(torch.tensor([[0, 1.5]], dtype=torch.bfloat16))
+
+
 def test_read_only_out():
     out = np.zeros((2, 3), np.uint8)
     out.flags.writeable = False

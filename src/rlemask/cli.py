@@ -1,7 +1,8 @@
 """The ``rlemask`` command line.
 
 Exit codes: 0 success, 1 some rows failed (each named on stderr), 2 usage
-error (bad arguments, unreadable input, missing optional dependency).
+error (bad arguments, unreadable input, missing optional dependency) or a
+file system / out-of-memory error, reported on one line without a traceback.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except RlemaskError as exc:
+        print(f"rlemask {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        detail = f": {exc}" if str(exc) else ""
+        print(f"rlemask {args.command}: error: out of memory{detail}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unreadable input, full disk, output path that is a folder, ...
         print(f"rlemask {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -127,6 +127,9 @@ def _counts(raw: Any) -> np.ndarray:
             raise InvalidRleError(
                 f"COCO counts list has dtype {arr.dtype} and shape {arr.shape}; expected a flat list of ints"
             )
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            i = int(np.argmax(arr > np.iinfo(np.int64).max))
+            raise InvalidRleError(f"COCO counts: count {i} is {int(arr[i])}, above the int64 range", run=i)
         return arr.astype(np.int64)
     raise InvalidRleError(
         f"COCO counts of type {type(raw).__name__}; expected bytes or str (compressed) or a list of ints"
@@ -170,7 +173,7 @@ def from_coco(obj: dict[str, Any], *, order: str = "C") -> str:
     if negative.size:
         i = int(negative[0])
         raise InvalidRleError(f"COCO counts: count {i} is {int(counts[i])}; expected counts >= 0", run=i)
-    total = int(counts.sum())
+    total = sum(counts.tolist())  # Python ints: an int64 sum can wrap around to n
     if total != n:
         raise InvalidRleError(
             f"COCO counts add up to {total} pixels; expected {n} for size=[{h}, {w}]",

@@ -206,9 +206,29 @@ def _raise_parse(code: int, idx: int, off: int, data: bytes, shape: tuple[int, i
     raise InvalidRleError(f"{where}: invalid run-length string {_preview(data)} (code {code})")  # pragma: no cover
 
 
+def _to_array(x: Any, name: str = "mask") -> np.ndarray:
+    """``x`` as a base-class ndarray: subclasses (np.matrix, masked arrays: their data)
+    and tensors (duck-typed, torch is never imported) included."""
+    if type(x) is np.ndarray:
+        return x
+    if not isinstance(x, np.ndarray) and callable(getattr(x, "detach", None)) and callable(getattr(x, "cpu", None)):
+        t = x.detach().cpu()  # a tensor: off the autograd graph and the GPU
+        try:
+            return np.asarray(t)
+        except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16): 0/1 are exact as float32
+            try:
+                return np.asarray(t.float())
+            except (TypeError, RuntimeError, ValueError, AttributeError) as exc:
+                raise InvalidMaskError(
+                    f"{name} of type {type(x).__name__} (dtype={getattr(x, 'dtype', '?')}) cannot be "
+                    f"converted to a numpy array ({exc}); expected 0/1 integers, floats or bool"
+                ) from None
+    return np.asarray(x)
+
+
 def _as_mask01(mask: ArrayLike, ndim: int, name: str = "mask") -> np.ndarray:
     """``mask`` as an array of ``ndim`` dims whose values are checked 0/1 (uint8 kept as is)."""
-    a = mask if isinstance(mask, np.ndarray) else np.asarray(mask)
+    a = _to_array(mask, name)
     if a.ndim != ndim:
         dims = "(height, width)" if ndim == 2 else "(n, height, width)"
         raise InvalidMaskError(f"{name} has shape {a.shape} ({a.ndim}-D); expected a {ndim}-D array {dims}")
@@ -403,6 +423,12 @@ def _alloc(nitem: int | None, h: int, w: int, order: str, zeros: bool = False) -
 
 
 def _check_out(out: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if isinstance(out, np.ndarray) and type(out) is not np.ndarray:
+        # a subclass (np.matrix, masked array) reshapes and indexes its own way
+        raise RlemaskError(
+            f"out is a {type(out).__module__}.{type(out).__name__}, a numpy array subclass; expected a plain "
+            f"uint8 numpy array of shape {shape} (np.asarray(out) is a view that can be passed instead)"
+        )
     if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != shape:
         found = f"{type(out).__name__}" if not isinstance(out, np.ndarray) else f"dtype={out.dtype}, shape={out.shape}"
         raise RlemaskError(f"out ({found}) does not fit; expected a uint8 numpy array of shape {shape}")

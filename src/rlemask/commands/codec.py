@@ -43,8 +43,9 @@ Image sizes come from --shape HxW (all the same), --images ROOT (each image's
 own size, read from the UWMGI file names under ROOT/train), --images CSV (a
 table with id,height,width such as image_index.csv), or height,width columns
 in the input itself. Rows that fail (bad run-length string, unknown class or
-id, no size) are reported on stderr with their CSV line number; the images
-they belong to are not written, every other image is, and the exit code is 1.
+id, no size, a negative size or one over 2**31 pixels) are reported on stderr
+with their CSV line number; the images they belong to are not written, every
+other image is, and the exit code is 1.
 
 exit codes: 0 success, 1 some rows failed, 2 usage error.
 """
@@ -62,10 +63,14 @@ classes in the order large_bowel, small_bowel, stomach (or --classes); any
 non-zero pixel is part of the mask. An .npz holds its mask in the array 'mask'
 (or its only array), shape (height, width, channels) or (height, width) for
 one class. Files that cannot be read are reported on stderr, the rest are
-written, and the exit code is 1.
+written, and the exit code is 1; when no file can be read, nothing is written
+(an existing output file is left as it was).
 
 exit codes: 0 success, 1 some files failed, 2 usage error.
 """
+
+#: largest mask (height * width pixels) decoded from a CSV; a bigger size is a bad row
+MAX_PIXELS = 2**31
 
 _SHAPE_RE = re.compile(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*")
 _RLE_RE = re.compile(r"[\d\s]*")
@@ -211,6 +216,40 @@ def _decode_one(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size_problem(h: int, w: int) -> str | None:
+    """Why ``(h, w)`` is not a usable mask size, or None."""
+    if h < 0 or w < 0:
+        return f"height={h}, width={w} is a negative size; expected non-negative ints"
+    if h * w > MAX_PIXELS:
+        return f"height={h}, width={w} is {h * w} pixels, more than the {MAX_PIXELS} allowed; check the size"
+    return None
+
+
+def _read_rows(path: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the ``(line number, fields)`` records of a CSV file; blank lines are skipped.
+
+    A record's line number is the line it starts on (a quoted field may span lines).
+    """
+    import csv
+
+    header: list[str] | None = None
+    records: list[tuple[int, list[str]]] = []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        line = 1
+        for fields in reader:
+            start, line = line, reader.line_num + 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            if header is None:
+                header = fields
+            else:
+                records.append((start, fields))
+    if header is None:
+        raise ValueError("the file is empty; expected a header line")
+    return header, records
+
+
 def _image_sizes(images: str) -> dict[str, tuple[int, int]]:
     """id -> (height, width) from an image root (scanned) or a CSV with id,height,width."""
     import pandas as pd
@@ -233,8 +272,9 @@ def _image_sizes(images: str) -> dict[str, tuple[int, int]]:
 
 
 def _decode_csv(args: argparse.Namespace) -> int:
+    import csv
+
     import numpy as np
-    import pandas as pd
 
     from rlemask.errors import RlemaskError
     from rlemask.rle import decode
@@ -246,18 +286,20 @@ def _decode_csv(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         return _usage("decode", f"--out {args.out!r} exists and is not a folder")
+    if args.shape is not None and _size_problem(*args.shape):
+        return _usage("decode", f"--shape {args.shape[0]}x{args.shape[1]}: {_size_problem(*args.shape)}")
     try:
-        table = pd.read_csv(args.input, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as exc:
+        columns, records = _read_rows(args.input)
+    except (OSError, ValueError, csv.Error) as exc:
         return _usage("decode", f"cannot read {args.input!r} as CSV: {exc}")
-    value_col = next((c for c in ("segmentation", "predicted") if c in table.columns), None)
-    if "id" not in table.columns or "class" not in table.columns or value_col is None:
+    value_col = next((c for c in ("segmentation", "predicted") if c in columns), None)
+    if "id" not in columns or "class" not in columns or value_col is None:
         return _usage(
             "decode",
-            f"{args.input!r} has columns {list(table.columns)}; expected id,class,segmentation "
+            f"{args.input!r} has columns {columns}; expected id,class,segmentation "
             "(train.csv) or id,class,predicted (submission)",
         )
-    has_size = "height" in table.columns and "width" in table.columns
+    has_size = "height" in columns and "width" in columns
     if args.shape is None and args.images is None and not has_size:
         return _usage(
             "decode",
@@ -284,16 +326,17 @@ def _decode_csv(args: argparse.Namespace) -> int:
         _fail("decode", f"{args.input}:{line}: id={image_id!r}: {message}")
         bad_images.setdefault(image_id, line)
 
-    ids = table["id"].tolist()
-    cls = table["class"].tolist()
-    rles = table[value_col].tolist()
-    heights = table["height"].tolist() if has_size else None
-    widths = table["width"].tolist() if has_size else None
+    at = {c: columns.index(c) for c in ("id", "class", value_col, "height", "width") if c in columns}
     row_size: dict[str, tuple[int, int]] = {}
     seen: set[tuple[str, str]] = set()
-    for i, (image_id, name, text) in enumerate(zip(ids, cls, rles)):
-        line = i + 2
-        name = name.strip()
+    for line, fields in records:
+        image_id = fields[at["id"]] if at["id"] < len(fields) else ""
+        if len(fields) > len(columns):
+            bad(line, image_id, f"{len(fields)} fields; expected at most {len(columns)} ({','.join(columns)})")
+            continue
+        fields = fields + [""] * (len(columns) - len(fields))  # missing trailing fields are empty
+        name = fields[at["class"]].strip()
+        text = fields[at[value_col]]
         if not image_id or "/" in image_id or "\\" in image_id or image_id.startswith("."):
             bad(line, image_id, "not a usable image id (empty, or a path)")
             continue
@@ -305,11 +348,17 @@ def _decode_csv(args: argparse.Namespace) -> int:
             continue
         seen.add((image_id, name))
         if has_size and args.shape is None and args.images is None:
+            height, width = fields[at["height"]], fields[at["width"]]
             try:
-                row_size.setdefault(image_id, (int(heights[i]), int(widths[i])))
+                size = (int(height), int(width))
             except ValueError:
-                bad(line, image_id, f"height={heights[i]!r}, width={widths[i]!r} are not ints")
+                bad(line, image_id, f"height={height!r}, width={width!r} are not ints")
                 continue
+            problem = _size_problem(*size)
+            if problem:
+                bad(line, image_id, problem)
+                continue
+            row_size.setdefault(image_id, size)
         rows.setdefault(image_id, []).append((line, class_index[name], text))
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -324,29 +373,37 @@ def _decode_csv(args: argparse.Namespace) -> int:
                 bad(items[0][0], image_id, f"no image with this id under --images {args.images!r}")
                 continue
             shape = sizes[image_id]
+            problem = _size_problem(*shape)
+            if problem:
+                bad(items[0][0], image_id, f"--images {args.images!r}: {problem}")
+                continue
         else:
             shape = row_size[image_id]
-        stack = np.zeros((len(classes), *shape), np.uint8)
-        ok = True
-        for line, k, text in items:
-            try:
-                decode(text, shape, order=args.order, strict=not args.loose, out=stack[k])
-            except RlemaskError as exc:
-                bad(line, image_id, f"class {classes[k]!r}: {exc}")
-                ok = False
-        if not ok:
+        if args.format == "png" and len(classes) not in (1, 3, 4):
+            return _usage("decode", f"a PNG holds 1, 3 or 4 channels, not {len(classes)}; use --format npz")
+        try:
+            stack = np.zeros((len(classes), *shape), np.uint8)
+            ok = True
+            for line, k, text in items:
+                try:
+                    decode(text, shape, order=args.order, strict=not args.loose, out=stack[k])
+                except RlemaskError as exc:
+                    bad(line, image_id, f"class {classes[k]!r}: {exc}")
+                    ok = False
+            if not ok:
+                continue
+            mask = np.ascontiguousarray(np.moveaxis(stack, 0, -1))
+            if args.format == "png":
+                image = mask[:, :, 0] if len(classes) == 1 else mask
+                write_atomic(out_dir / f"{image_id}.png", lambda f, a=image: _png(a * np.uint8(255), f))
+            else:
+                write_atomic(
+                    out_dir / f"{image_id}.npz",
+                    lambda f, a=mask: np.savez_compressed(f, mask=a, classes=np.array(classes)),
+                )
+        except MemoryError:
+            bad(items[0][0], image_id, f"not enough memory for a mask of shape={shape} with {len(classes)} class(es)")
             continue
-        mask = np.ascontiguousarray(np.moveaxis(stack, 0, -1))
-        if args.format == "png":
-            if len(classes) not in (1, 3, 4):
-                return _usage("decode", f"a PNG holds 1, 3 or 4 channels, not {len(classes)}; use --format npz")
-            image = mask[:, :, 0] if len(classes) == 1 else mask
-            write_atomic(out_dir / f"{image_id}.png", lambda f, a=image: _png(a * np.uint8(255), f))
-        else:
-            write_atomic(
-                out_dir / f"{image_id}.npz",
-                lambda f, a=mask: np.savez_compressed(f, mask=a, classes=np.array(classes)),
-            )
         written += 1
     if failures:
         _fail(
@@ -447,6 +504,9 @@ def run_encode(args: argparse.Namespace) -> int:
         quoted = image_id if re.fullmatch(r"[\w.\-]+", image_id) else '"' + image_id.replace('"', '""') + '"'
         for name, text in zip(classes, texts):
             lines.append(f"{quoted},{name},{text}\n")
+    if failures == len(names):
+        _fail("encode", f"all {failures} file(s) failed; nothing encoded, {str(out)!r} not written")
+        return 1
     data = "".join(lines).encode("utf-8")
     write_atomic(out, lambda f: f.write(data))
     if failures:
