@@ -275,6 +275,39 @@ def test_volume_errors():
         volume(table.assign(id=["oops"] + table["id"].tolist()[1:]), "case5_day2")
 
 
+def test_volume_ids_and_scan_names_take_ascii_digits_only():
+    rng = np.random.default_rng(9)
+    table, _ = _scan_table(rng, depth=2)
+    with pytest.raises(LayoutError, match=r"bad image id 'case5_day\u0662_slice_0001' in table row 0"):
+        volume(table.assign(id=["case5_day\u0662_slice_0001", table["id"].iloc[1]]), "case5_day2")
+    with pytest.raises(LayoutError, match=r"bad image id 'case5_day2_slice_0001 ' in table row 0"):
+        volume(table.assign(id=["case5_day2_slice_0001 ", table["id"].iloc[1]]), "case5_day2")
+    with pytest.raises(LayoutError, match=r"case_day='case\u0665_day2': expected 'caseN_dayD'"):
+        volume(table, "case\u0665_day2")
+    with pytest.raises(LayoutError, match=r"case_day=' case5_day2': expected 'caseN_dayD'"):
+        volume(table, " case5_day2")
+
+
+def test_volume_huge_numbers_are_layout_errors_not_overflows():
+    rng = np.random.default_rng(10)
+    table, _ = _scan_table(rng, depth=2)
+    huge = "case" + "9" * 25 + "_day2_slice_0001"
+    with pytest.raises(LayoutError, match=r"bad image id 'case9+_day2_slice_0001' \(a number has more than 9 digits\) in table row 0"):
+        volume(table.assign(id=[huge, table["id"].iloc[1]]), "case5_day2")
+    with pytest.raises(LayoutError, match=r"case_day='case9+_day2': expected 'caseN_dayD'"):
+        volume(table, "case" + "9" * 25 + "_day2")
+
+
+@pytest.mark.parametrize("bad", [2.5, 1e30, float("inf"), 2**31])
+def test_sizes_must_be_whole_numbers_in_range(bad):
+    rng = np.random.default_rng(11)
+    table, _ = _table(rng, [(2, 2), (3, 3)], ids=["a", "b"])
+    table["width"] = table["width"].astype(object)
+    table.loc[1, "width"] = bad
+    with pytest.raises(LayoutError, match=r"table row 1 \(id=b\) has width=.*expected a non-negative integer \(at most 2147483647\)"):
+        stack_table(table)
+
+
 # ---------------------------------------------------------------------------
 # real UWMGI material
 # ---------------------------------------------------------------------------

@@ -163,6 +163,31 @@ def test_tensor_like_inputs():
     assert hausdorff(FakeTensor(p[0]), FakeTensor(t[0])) == hausdorff(p[0], t[0])
 
 
+def test_torch_bfloat16_and_half_tensors():
+    torch = pytest.importorskip("torch")
+    ones = torch.ones(2, 2, dtype=torch.bfloat16)
+    assert float(dice(ones, torch.ones(2, 2))) == 1.0
+    assert float(iou(ones, torch.zeros(2, 2, dtype=torch.bfloat16))) == 0.0
+    p = torch.tensor([[1, 1, 0, 0]], dtype=torch.bfloat16, requires_grad=True)
+    t = torch.tensor([[0, 1, 1, 0]], dtype=torch.float16)
+    assert float(dice(p, t)) == 0.5
+    assert hausdorff(p, t.to(torch.bfloat16)) == 1.0
+    with pytest.raises(InvalidMaskError, match=r"pred holds 0.5 at index \(0, 1\)"):
+        dice(torch.tensor([[1.0, 0.5]], dtype=torch.bfloat16), torch.ones(1, 2))
+
+
+class NoNumpyTensor(FakeTensor):
+    """A tensor-like object whose dtype numpy cannot hold and that has no .float()."""
+
+    def numpy(self):
+        raise TypeError("Got unsupported ScalarType BFloat16")
+
+
+def test_tensor_like_without_numpy_dtype_or_float():
+    with pytest.raises(InvalidMaskError, match="pred cannot be read as an array: Got unsupported ScalarType"):
+        dice(NoNumpyTensor(np.ones((2, 2))), np.ones((2, 2)))
+
+
 @settings(max_examples=60, deadline=None)
 @given(metric_mask_pairs(max_dims=4, max_side=7), st.sampled_from(EMPTIES))
 def test_dice_iou_property(pair, empty):
@@ -276,7 +301,7 @@ def test_dice_rle_unsorted_and_overlapping_runs():
     # 1-based pixels {1..4} and {3..6} written out of order and overlapping
     messy = "5 2 1 3 3 2"
     clean = "1 6"
-    with pytest.raises(InvalidRleError, match="starts before run 0 ends") as info:
+    with pytest.raises(InvalidRleError, match="starts before run 0") as info:
         dice_rle(messy, clean, (3, 3))
     assert info.value.run == 1
     assert dice_rle(messy, clean, (3, 3), strict=False) == 1.0
@@ -298,34 +323,73 @@ def test_dice_rle_unsorted_and_overlapping_runs():
 @pytest.mark.parametrize(
     "bad,fragment,attrs",
     [
-        ("1 2 3", "3 tokens", {"token": 2}),
-        ("1 2 x 4", "token 2 ('x')", {"token": 2, "run": 1}),
-        ("1 -2", "token 1 ('-2')", {"token": 1}),
-        ("1.5 2", "token 0 ('1.5')", {"token": 0}),
-        ("0 2", "start=0", {"run": 0, "offset": 0}),
-        ("1 2 15 3", "ends past the 16 pixels", {"run": 1, "offset": 14}),
+        ("1 2 3", "odd number of tokens (3)", {"token": 2}),
+        ("1 2 x 4", "token 2 ('x'", {"token": 2}),
+        ("1 -2", "token 1 ('-2'", {"token": 1}),
+        ("1.5 2", "token 0 ('1.5'", {"token": 0}),
+        ("0 2", "(start=0, length=2) has start < 1", {"run": 0}),
+        ("1 2 15 3", "past the 16 pixels", {"run": 1, "offset": 14}),
         ("1 99999999999999999999999", "token 1", {"token": 1}),
+        ("1\xa02", "is not ASCII", {"token": 0}),
+        ("1\x1c2", "token 0", {"token": 0}),
+        ("1 2\u20033 4", "is not ASCII", {}),
     ],
 )
 def test_dice_rle_bad_strings(bad, fragment, attrs):
     with pytest.raises(InvalidRleError) as info:
         dice_rle(bad, "", (4, 4))
     assert fragment in str(info.value)
+    assert str(info.value).startswith("pred_rle: ")
     for key, value in attrs.items():
         assert getattr(info.value, key) == value
-    with pytest.raises(InvalidRleError):
+    with pytest.raises(InvalidRleError) as info:
         dice_rle("", bad, (4, 4))
+    assert str(info.value).startswith("truth_rle: ")
 
 
-@pytest.mark.parametrize("shape", [(4,), (4, -1), (4.5, 2), "4x4", None, (True, 2)])
+def test_dice_rle_raises_exactly_where_decode_raises():
+    from rlemask import decode
+
+    # Unicode whitespace (str.split() would accept it), control characters,
+    # overlaps, zero lengths, huge numbers, runs past the end ...
+    cases = [
+        "1 2", "1\t2\n", " 1 2 ", "1\x0b2", "1\x0c2", "1\r2", "1\xa02", "1\x1c2", "1\x1f2",
+        "1\u30002", "1\x852", "\u0661 2", "1 2 3", "1 2 2 1", "1 2 3 0 3 1", "3 1 1 1", "0 1",
+        "1 17", "16 1", "17 0", "1 0", "99999999999999999 1", "1 18446744073709551617", "+1 2",
+    ]
+    for s in cases:
+        for strict in (True, False):
+            try:
+                mask = decode(s, (4, 4), strict=strict)
+            except InvalidRleError as exc:
+                with pytest.raises(InvalidRleError) as info:
+                    dice_rle(s, "", (4, 4), strict=strict)
+                # same message, same location (only the argument name differs)
+                assert str(info.value).replace("pred_rle", "rle") == str(exc), s
+                assert (info.value.token, info.value.run, info.value.offset) == (exc.token, exc.run, exc.offset)
+            else:
+                assert dice_rle(s, "1 16", (4, 4), strict=strict) == float(dice(mask, np.ones((4, 4)))), s
+
+
+def test_dice_rle_accepts_what_decode_accepts():
+    assert dice_rle(b"1 2", "1 2", (2, 2)) == 1.0
+    assert dice_rle(bytearray(b"1 2"), b"1 1", (2, 2)) == pytest.approx(2 / 3)
+    assert dice_rle(np.float64("nan"), "", (2, 2)) == 1.0
+    assert dice_rle(float("nan"), "1 1", (2, 2)) == 0.0
+    assert dice_rle("1 2", "1 2", (np.int64(2), np.int32(2))) == 1.0
+    assert dice_rle("1 2", "1 2", [2, 2]) == 1.0
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, -1), (4.5, 2), (2.0, 2), (2, np.float64(2)), "4x4", None, (True, 2)])
 def test_dice_rle_bad_shape(shape):
     with pytest.raises(InvalidRleError, match="shape="):
         dice_rle("1 2", "1 2", shape)
 
 
 def test_dice_rle_bad_type():
-    with pytest.raises(InvalidRleError, match="expected a run-length string"):
+    with pytest.raises(InvalidRleError, match="pred_rle=12 of type int is not a run-length string"):
         dice_rle(12, "1 2", (4, 4))
+
 
 
 # --------------------------------------------------------------------------
@@ -620,6 +684,37 @@ def test_uwmgi_score_errors():
         uwmgi_score(truth.assign(height=[4, 5]), pred)
 
 
+def test_uwmgi_score_sparse_submission(tmp_path):
+    # a submission that lists only its non-empty rows: absent rows are empty predictions
+    truth, _ = tiny_tables()
+    sparse = pd.DataFrame({"id": ["case1_day0_slice_0001"], "class": ["stomach"], "predicted": ["2 2"]})
+    report = uwmgi_score(truth, sparse)
+    assert report.score == pytest.approx(2 / 3, abs=1e-12)
+    path = tmp_path / "sparse.csv"
+    sparse.to_csv(path, index=False)
+    assert uwmgi_score(truth, path).score == pytest.approx(2 / 3, abs=1e-12)
+    # the truth must still be complete
+    long_truth = pd.DataFrame(
+        {"id": ["case1_day0_slice_0001", "case1_day0_slice_0002"], "class": ["stomach", "stomach"],
+         "segmentation": ["1 2", ""]}
+    )
+    with pytest.raises(LayoutError, match=r"lacks rows for some \(id, class\) pairs: case1_day0_slice_0001/large_bowel"):
+        uwmgi_score(long_truth, sparse, images=truth[["id", "height", "width"]])
+
+
+@pytest.mark.parametrize("bad", [2.7, math.nan, -4, 1e30, "four"])
+@pytest.mark.parametrize("column", ["height", "width"])
+def test_uwmgi_score_rejects_bad_sizes(bad, column):
+    truth, pred = tiny_tables()
+    truth[column] = truth[column].astype(object)
+    truth.loc[1, column] = bad
+    with pytest.raises(LayoutError, match=rf"id=case1_day0_slice_0002\) has {column}=.*expected a non-negative integer"):
+        uwmgi_score(truth, pred)
+    sizes = truth[["id", "height", "width"]]
+    with pytest.raises(LayoutError, match="case1_day0_slice_0002"):  # NaN: "have no size in images"
+        uwmgi_score(truth.drop(columns=["height", "width"]), pred, images=sizes)
+
+
 # --------------------------------------------------------------------------
 # rlemask score (command line)
 # --------------------------------------------------------------------------
@@ -683,6 +778,17 @@ def test_cli_score_errors(tmp_path, capsys):
     assert "must end in .csv or .json" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["score", "--truth", str(truth_csv), "--pred", str(pred_csv), "--empty", "0.5"])
+
+
+def test_cli_score_sparse_submission(tmp_path, capsys):
+    from rlemask.cli import main
+
+    truth_csv, _, sizes_csv = _write_tiny(tmp_path)
+    sparse_csv = tmp_path / "sparse.csv"
+    sparse_csv.write_text("id,class,predicted\ncase1_day0_slice_0001,stomach,2 2\n")
+    code = main(["score", "--truth", str(truth_csv), "--pred", str(sparse_csv), "--images", str(sizes_csv)])
+    assert code == 0
+    assert "score=0.666667" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------

@@ -153,6 +153,58 @@ def test_predict_fold_and_missing_labels(trained, tmp_path):
         predict(tmp_path / "nothing.pt", root, tmp_path / "x.csv")
 
 
+def test_predict_on_the_test_split(trained, tmp_path, capsys):
+    """The Kaggle test download: ROOT/test/caseN/... (no labels), beside train.csv and train/."""
+    import shutil
+
+    from PIL import Image
+
+    from rlemask import uwmgi
+    from rlemask.cli import main
+    from rlemask_models.predict import predict, prediction_table
+
+    root, ckpt = trained
+    kaggle = tmp_path / "kaggle"
+    shutil.copytree(root / "train", kaggle / "test")
+    first_case = min(p.name for p in (root / "train").iterdir())
+    shutil.copytree(root / "train" / first_case, kaggle / "train" / first_case)
+    labels = pd.read_csv(root / "train.csv", keep_default_na=False)  # labels of the train split only
+    labels[labels["id"].str.startswith(first_case + "_")].to_csv(kaggle / "train.csv", index=False)
+
+    table, labelled = prediction_table(kaggle, split="test")
+    assert not labelled and len(table) == 24
+    assert (table[list(CLASSES)] == "").all().all()
+    assert table["path"].str.contains("/test/").all()
+
+    rows = predict(ckpt, kaggle, tmp_path / "test.csv", split="test", device="cpu",
+                   overlays=tmp_path / "ov", max_overlays=2)
+    # the same slices under train/ give the same submission
+    reference = predict(ckpt, root, tmp_path / "reference.csv", device="cpu")
+    assert rows["id"].tolist() == reference["id"].tolist()
+    assert rows.equals(reference)
+    # overlays without labels: slice and prediction only (no ground-truth panel)
+    images = uwmgi.scan(kaggle, split="test").set_index("id")
+    files = sorted((tmp_path / "ov").glob("*.png"))
+    assert 1 <= len(files) <= 2
+    for path in files:
+        h, w = int(images.loc[path.stem, "height"]), int(images.loc[path.stem, "width"])
+        assert np.asarray(Image.open(path).convert("RGB")).shape == (h + 14, 2 * w + 4, 3)
+    with pytest.raises(RlemaskError, match="fold=0 needs labels, but split='test' has no labels"):
+        predict(ckpt, kaggle, tmp_path / "x.csv", split="test", fold=0, device="cpu")
+
+    out = tmp_path / "cli.csv"
+    assert main(["predict", "--checkpoint", str(ckpt), "--data", str(kaggle), "--split", "test",
+                 "-o", str(out), "--device", "cpu", "--quiet"]) == 0
+    assert "24 images, 72 rows" in capsys.readouterr().err
+    assert out.read_text() == (tmp_path / "reference.csv").read_text()
+    # the default split is still train: here a single case of eight slices
+    assert main(["predict", "--checkpoint", str(ckpt), "--data", str(kaggle), "-o", str(tmp_path / "tr.csv"),
+                 "--device", "cpu", "--quiet"]) == 0
+    assert "8 images, 24 rows" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "--checkpoint", str(ckpt), "--data", str(kaggle), "--split", "valid", "-o", str(out)])
+
+
 # --------------------------------------------------------------------------- evaluate
 
 

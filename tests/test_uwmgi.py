@@ -52,6 +52,48 @@ def test_parse_id_rejects_bad_ids(text):
         parse_id(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "case\u0661_day0_slice_0001",  # Arabic-Indic digit one
+        "case1_day\uff10_slice_0001",  # fullwidth zero
+        "case1_day0_slice_\u0967",  # Devanagari one
+        " case1_day0_slice_0001",
+        "case1_day0_slice_0001 ",
+        "case1_day0_slice_0001\n",
+        "\tcase1_day0_slice_0001",
+    ],
+)
+def test_parse_id_takes_ascii_digits_only_and_no_spaces(text):
+    with pytest.raises(LayoutError, match=r"bad image id .*expected case\{N\}_day\{D\}_slice_\{SSSS\}"):
+        parse_id(text)
+
+
+def test_huge_numbers_are_layout_errors_not_overflows(tmp_path):
+    huge = "case" + "9" * 30 + "_day0_slice_0001"
+    with pytest.raises(LayoutError, match=r"bad image id 'case9+_day0_slice_0001' \(a number has more than 9 digits\)"):
+        parse_id(huge)
+    assert parse_id("case999999999_day0_slice_0001") == (999999999, 0, 1)  # nine digits are fine
+    with pytest.raises(LayoutError, match=r"bad image id 'case9+_day0_slice_0001' \(a number has more than 9 digits\) in row 0"):
+        read_labels(_long([huge], [["", "", ""]]))
+    with pytest.raises(LayoutError, match=r"bad image id 'case1_day0_slice_9+' \(a number has more than 9 digits\) in row 0"):
+        read_labels(pd.DataFrame({"id": ["case1_day0_slice_" + "9" * 20], **{c: [""] for c in CLASSES}}))
+    with pytest.raises(LayoutError, match=r"bad image id 'case1_day0_slice_0001\\n' in row 0"):
+        read_labels(_long(["case1_day0_slice_0001\n"], [["", "", ""]]))
+    with pytest.raises(LayoutError, match=r"bad image id 'case1_day\u0660_slice_0001' in row 0"):
+        read_labels(_long(["case1_day\u0660_slice_0001"], [["", "", ""]]))
+    with pytest.raises(LayoutError, match=r"is not inside a scan folder \(a number has more than 9 digits\)"):
+        from_paths([f"train/case{'9' * 25}/case{'9' * 25}_day0/scans/slice_0001_2_2_1.5_1.5.png"])
+    with pytest.raises(LayoutError, match=r"bad slice file name 'slice_9+_2_2_1.5_1.5.png' \(a number has more than 9"):
+        from_paths([f"train/case1/case1_day0/scans/slice_{'9' * 25}_2_2_1.5_1.5.png"])
+    with pytest.raises(LayoutError, match=r"bad slice file name .*more than 9 digits"):
+        parse_filename("slice_0001_2_" + "9" * 20 + "_1.5_1.5.png")
+    with pytest.raises(LayoutError, match=r"bad slice file name"):
+        parse_filename("slice_\u0661_2_2_1.5_1.5.png")
+    with pytest.raises(LayoutError, match=r"bad slice file name"):
+        parse_filename("slice_0001_2_2_\u0661.5_1.5.png")
+
+
 def test_parse_id_rejects_non_strings():
     with pytest.raises(LayoutError, match="image id must be a string, found int"):
         parse_id(123)
@@ -175,6 +217,20 @@ def test_scan_names_a_bad_file(tree):
         scan(tree)
 
 
+def test_scan_skips_hidden_folders(tree):
+    expected = scan(tree)["id"].tolist()
+    # Jupyter / Kaggle checkpoints and other hidden folders at every level
+    (tree / "train" / ".ipynb_checkpoints").mkdir()
+    (tree / "train" / ".cache" / "junk").mkdir(parents=True)
+    (tree / "train" / "case2" / ".ipynb_checkpoints").mkdir()
+    _write_png(tree / "train/.hidden/case3_day0/scans/slice_0001_3_3_1.50_1.50.png", 3, 3)
+    assert scan(tree)["id"].tolist() == expected
+    # other unexpected folders still raise
+    (tree / "train" / "ipynb_checkpoints").mkdir()
+    with pytest.raises(LayoutError, match=r"unexpected folder .*ipynb_checkpoints'.*expected case folders named caseN"):
+        scan(tree)
+
+
 def test_scan_names_a_bad_case_folder(tree):
     (tree / "train" / "patient9").mkdir()
     with pytest.raises(LayoutError, match=r"unexpected folder .*patient9.*expected case folders named caseN"):
@@ -185,6 +241,32 @@ def test_scan_needs_scans_subfolder(tree):
     (tree / "train" / "case2" / "case2_day11").mkdir()
     with pytest.raises(LayoutError, match=r"case2_day11' has no 'scans' sub-folder"):
         scan(tree)
+
+
+def test_scan_test_split(tmp_path):
+    # the Kaggle test download: ROOT/test/caseN/caseN_dayD/scans/ with the same file names
+    root = tmp_path / "kaggle"
+    for case, day, n in ((3, 1, 2), (1, 4, 1)):
+        for s in range(1, n + 1):
+            _write_png(root / f"test/case{case}/case{case}_day{day}/scans/slice_{s:04d}_5_4_1.50_1.50.png", 4, 5)
+    table = scan(root, split="test")
+    assert table["id"].tolist() == ["case1_day4_slice_0001", "case3_day1_slice_0001", "case3_day1_slice_0002"]
+    assert (table["height"] == 4).all() and (table["width"] == 5).all()
+    assert table["path"].iloc[0] == str(root / "test/case1/case1_day4/scans/slice_0001_5_4_1.50_1.50.png")
+    with pytest.raises(LayoutError, match=r"no 'train' folder in .*expected ROOT/train/caseN"):
+        scan(root)
+    with pytest.raises(LayoutError, match=r"no 'test' folder in .*expected ROOT/test/caseN"):
+        scan(tmp_path, split="test")
+    with pytest.raises(LayoutError, match=r"split='valid': expected 'train' or 'test'"):
+        scan(root, split="valid")
+    # load_table: the test split has no train.csv labels
+    with pytest.raises(LayoutError, match=r"split='test' has no labels file: pass labels="):
+        load_table(root, split="test")
+    labels = _long(table["id"].tolist(), [["1 1", "", ""]] * 3)
+    loaded = load_table(root, labels, split="test")
+    assert loaded["id"].tolist() == table["id"].tolist() and loaded["large_bowel"].tolist() == ["1 1"] * 3
+    with pytest.raises(LayoutError, match=r"split='Test': expected 'train' or 'test'"):
+        load_table(root, labels, split="Test")
 
 
 def test_from_paths_checks_case_folder_and_duplicates():

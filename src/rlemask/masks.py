@@ -32,13 +32,19 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from rlemask import rle as _rle
+from rlemask import uwmgi as _uwmgi
 from rlemask.errors import InvalidMaskError, InvalidRleError, LayoutError
 from rlemask.uwmgi import CLASSES, ID_PATTERN
 
 __all__ = ["stack", "stack_table", "unstack", "unstack_many", "volume"]
 
-_SCAN_RE = re.compile(r"case(\d+)_day(\d+)")
-_ID_RE = re.compile(r"case(\d+)_day(\d+)_slice_(\d+)")
+# ASCII digits only, at most 9 of them (no int64 overflow downstream): uwmgi's patterns
+_SCAN_RE = _uwmgi._SCAN_RE
+_ID_RE = _uwmgi._ID_RE
+_ID_TEXT = _uwmgi._ID_TEXT
+_digits_hint = _uwmgi._digits_hint
+#: largest height or width accepted in a table
+_MAX_SIDE = 2**31 - 1
 
 
 def _classes(classes: Sequence[str]) -> tuple[str, ...]:
@@ -130,17 +136,21 @@ def _table_columns(table: pd.DataFrame, classes: tuple[str, ...], need: Sequence
 
 
 def _sizes(table: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``height`` and ``width`` as int64; a value that is not a whole number in
+    ``[0, 2**31 - 1]`` (2.7, NaN, -1, 1e30, text) raises, naming the row and id."""
     out = []
     for col in ("height", "width"):
         values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values < 0) | (values > _MAX_SIDE) | (values != np.round(values))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             row_id = table["id"].iloc[i] if "id" in table.columns else i
             found = table[col].iloc[i]
             found = found.item() if isinstance(found, np.generic) else found
             raise LayoutError(
-                f"table row {i} (id={row_id}) has {col}={found!r}: expected a non-negative integer"
+                f"table row {i} (id={row_id}) has {col}={found!r}: expected a non-negative integer "
+                f"(at most {_MAX_SIDE})"
             )
         out.append(values.astype(np.int64))
     return out[0], out[1]
@@ -419,7 +429,7 @@ def _scan_key(case_day: Any) -> tuple[int, int]:
     if isinstance(case_day, tuple) and len(case_day) == 2:
         return int(case_day[0]), int(case_day[1])
     if isinstance(case_day, str):
-        m = _SCAN_RE.fullmatch(case_day.strip())
+        m = _SCAN_RE.fullmatch(case_day)
         if m is not None:
             return int(m[1]), int(m[2])
     raise LayoutError(f"case_day={case_day!r}: expected 'caseN_dayD' (e.g. 'case123_day20') or a (case, day) tuple")
@@ -432,11 +442,14 @@ def _case_day_slice(table: pd.DataFrame) -> NDArray[np.int64]:
         raise LayoutError(
             f"table has neither 'case', 'day', 'slice' columns nor an 'id' column (columns: {list(table.columns)})"
         )
-    parts = table["id"].astype(str).str.extract(r"^case(\d+)_day(\d+)_slice_(\d+)$")
+    parts = table["id"].astype(str).str.extract(rf"^{_ID_TEXT}\Z")
     bad = parts[0].isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise LayoutError(f"bad image id {table['id'].iloc[i]!r} in table row {i}: expected {ID_PATTERN}")
+        bad_id = table["id"].iloc[i]
+        raise LayoutError(
+            f"bad image id {bad_id!r}{_digits_hint(str(bad_id))} in table row {i}: expected {ID_PATTERN}"
+        )
     return parts.to_numpy(dtype=np.int64)
 
 

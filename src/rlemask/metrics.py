@@ -93,9 +93,21 @@ def _empty_value(empty: Any) -> float:
 
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """np.asarray, converting torch-like tensors through .detach().cpu().numpy()."""
+    """np.asarray, converting torch-like tensors through .detach().cpu().numpy().
+
+    A dtype numpy lacks (torch.bfloat16) goes through ``.float()`` first.
+    """
     if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "numpy"):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        try:
+            x = x.numpy()
+        except (TypeError, RuntimeError) as exc:
+            if not hasattr(x, "float"):
+                raise InvalidMaskError(f"{name} cannot be read as an array: {exc}") from None
+            try:
+                x = x.float().numpy()
+            except (TypeError, RuntimeError) as exc2:
+                raise InvalidMaskError(f"{name} cannot be read as an array: {exc2}") from None
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:
@@ -280,88 +292,35 @@ def iou(pred: ArrayLike, truth: ArrayLike, *, empty: Empty = 1.0) -> NDArray[np.
 # --------------------------------------------------------------------------
 
 
-def _is_missing(rle: Any) -> bool:
-    if rle is None:
-        return True
-    if isinstance(rle, float) and math.isnan(rle):
-        return True
-    return type(rle).__name__ == "NAType"  # pandas.NA without importing pandas
-
-
-def _check_shape(shape: Any) -> tuple[int, int]:
-    try:
-        h, w = shape
-        if isinstance(h, bool) or isinstance(w, bool):
-            raise TypeError
-        h_i, w_i = int(h), int(w)
-        if h_i != h or w_i != w or h_i < 0 or w_i < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise InvalidRleError(
-            f"shape={shape!r} is not a (height, width) pair of non-negative integers"
-        ) from None
-    return h_i, w_i
-
-
 def _parse_intervals(rle: Any, n_pixels: int, shape: tuple[int, int], name: str, strict: bool):
-    """Sorted, disjoint half-open 0-based pixel intervals of a Kaggle RLE string."""
-    from rlemask import _kernels_metrics as K
+    """Sorted, disjoint half-open 0-based pixel intervals of a Kaggle RLE string.
 
-    if _is_missing(rle):
+    Parsing and validation are the codec's own (:func:`rlemask.rle.decode`):
+    the same inputs are accepted (str, bytes, None/NaN/pd.NA for an empty
+    mask) and the same ones raise, with the codec's messages.
+    """
+    from rlemask import _kernels as _k
+    from rlemask import _kernels_metrics as K
+    from rlemask.rle import _as_text, _ascii, _raise_parse
+
+    text = _as_text(rle, name)
+    if not text:
         e = np.zeros(0, np.int64)
         return e, e.copy()
-    if not isinstance(rle, str):
-        raise InvalidRleError(f"{name} is {type(rle).__name__} {rle!r}; expected a run-length string")
-    tokens = rle.split()
-    if len(tokens) % 2:
-        raise InvalidRleError(
-            f"{name} has {len(tokens)} tokens; expected start/length pairs (an even number)",
-            token=len(tokens) - 1,
-        )
     try:
-        values = np.array(tokens, dtype=np.int64) if tokens else np.zeros(0, np.int64)
-        if not all(t.isascii() and t.isdigit() for t in tokens):
-            raise ValueError
-    except (ValueError, OverflowError):
-        for i, tok in enumerate(tokens):
-            if not (tok.isascii() and tok.isdigit()) or int(tok) >= 2**62:
-                raise InvalidRleError(
-                    f"{name} token {i} ({tok!r}) is not a non-negative integer",
-                    token=i,
-                    run=i // 2,
-                ) from None
-        raise  # pragma: no cover - unreachable
-    starts = values[0::2] - 1
-    lengths = values[1::2]
-    if starts.size and starts.min() < 0:
-        r = int(np.argmax(starts < 0))
-        raise InvalidRleError(
-            f"{name} run {r} has start=0; starts are 1-based", token=2 * r, run=r, offset=0
-        )
-    ends = starts + lengths
-    if ends.size and ends.max() > n_pixels:
-        r = int(np.argmax(ends > n_pixels))
-        raise InvalidRleError(
-            f"{name} run {r} (start={int(starts[r]) + 1}, length={int(lengths[r])}) ends past the "
-            f"{n_pixels} pixels of shape={shape}",
-            token=2 * r,
-            run=r,
-            offset=int(starts[r]),
-        )
-    if strict and starts.size > 1:
-        # the codec's rule (rlemask.rle.decode), zero-length runs included
-        bad = starts[1:] < ends[:-1]
-        if bad.any():
-            r = int(np.argmax(bad)) + 1
-            raise InvalidRleError(
-                f"{name} run {r} (start={int(starts[r]) + 1}, length={int(lengths[r])}) starts before "
-                f"run {r - 1} ends at pixel {int(ends[r - 1])}; runs must be sorted and must not "
-                "overlap (pass strict=False to score the union of the runs)",
-                token=2 * r,
-                run=r,
-                offset=int(starts[r]),
-            )
-    keep = lengths > 0
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        _ascii(text, name)
+        raise  # pragma: no cover - _ascii raises
+    code, idx, off, pairs = _k.parse(np.frombuffer(data, np.uint8))
+    if code != _k.OK:
+        _raise_parse(code, idx, off, data, shape, name)
+    code, r = _k._validate(pairs, 0, idx // 2, n_pixels, bool(strict))
+    if code != _k.OK:
+        _raise_parse(code, r, 0, data, shape, name)
+    starts = pairs[0::2] - 1
+    ends = starts + pairs[1::2]
+    keep = ends > starts
     if not keep.all():
         starts, ends = starts[keep], ends[keep]
     if starts.size > 1:
@@ -388,9 +347,9 @@ def dice_rle(
 
     Parameters
     ----------
-    pred_rle, truth_rle : str or None
-        "start length" pairs, starts 1-based; ``None``, ``""``, NaN and
-        ``pd.NA`` are empty masks.
+    pred_rle, truth_rle : str, bytes or None
+        "start length" pairs, starts 1-based, as :func:`rlemask.decode` reads
+        them; ``None``, ``""``, NaN and ``pd.NA`` are empty masks.
     shape : (int, int)
         ``(height, width)`` of both masks (the pixel count bounds the runs).
     empty : {1.0, 0.0, "skip"}, keyword-only
@@ -406,9 +365,10 @@ def dice_rle(
     Raises
     ------
     InvalidRleError
-        Odd token count, a token that is not a non-negative integer, start 0,
-        a run past ``height * width``, unsorted/overlapping runs when strict,
-        or a bad ``shape``.
+        Exactly where :func:`rlemask.decode` raises, with its messages (the
+        string is parsed by the codec): odd token count, a token that is not
+        an ASCII decimal integer, start 0, a run past ``height * width``,
+        unsorted/overlapping runs when strict, or a bad ``shape``.
 
     Examples
     --------
@@ -418,6 +378,7 @@ def dice_rle(
     (1.0, nan)
     """
     from rlemask import _kernels_metrics as K
+    from rlemask.rle import _check_shape
 
     e = _empty_value(empty)
     h, w = _check_shape(shape)
@@ -669,21 +630,26 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _read_table(obj: Any, name: str, classes: tuple[str, ...]) -> pd.DataFrame:
-    """One row per image with one RLE column per class (rlemask.uwmgi.read_labels)."""
+def _read_table(obj: Any, name: str, classes: tuple[str, ...], missing: str = "error") -> pd.DataFrame:
+    """One row per image with one RLE column per class (rlemask.uwmgi.read_labels).
+
+    ``missing="empty"`` (for predictions) takes an absent ``(id, class)`` row
+    of a long table as an empty mask, as in a submission that lists only its
+    non-empty rows.
+    """
     import pandas as pd
 
     from rlemask import uwmgi
 
     if isinstance(obj, (str, os.PathLike)):
-        return uwmgi.read_labels(obj)
+        return uwmgi.read_labels(obj, missing=missing)
     if not isinstance(obj, pd.DataFrame):
         raise LayoutError(
             f"{name} is {type(obj).__name__}; expected a DataFrame or the path of a CSV file"
         )
     if "id" in obj.columns and all(c in obj.columns for c in classes):
         return obj
-    return uwmgi.read_labels(obj)
+    return uwmgi.read_labels(obj, missing=missing)
 
 
 def _read_images(images: Any) -> pd.DataFrame:
@@ -781,7 +747,9 @@ def uwmgi_score(
         ``read_labels`` accepts (the competition's ``train.csv``).
     pred : DataFrame or path
         The same layout, or a submission (``id, class, predicted``). Images of
-        ``truth`` missing from ``pred`` are empty predictions.
+        ``truth`` missing from ``pred`` are empty predictions, and so are the
+        classes a long-format ``pred`` has no row for (a sparse submission
+        that lists only its non-empty rows).
     images : DataFrame or path, optional, keyword-only
         Image sizes: a table with ``id, height, width``
         (:func:`rlemask.uwmgi.scan`), the image root folder, or a CSV with
@@ -813,7 +781,8 @@ def uwmgi_score(
     ------
     LayoutError
         Prediction ids that are not in ``truth``, duplicated ids, missing
-        image sizes, or a scan whose slices are incomplete.
+        image sizes or sizes that are not non-negative integers (the id is
+        named), or a scan whose slices are incomplete.
     InvalidRleError
         A malformed RLE string.
     RlemaskError
@@ -846,7 +815,7 @@ def uwmgi_score(
     w_dice, w_hd = (float(x) for x in weights)
 
     t = _read_table(truth, "truth", classes)
-    p = _read_table(pred, "pred", classes)
+    p = _read_table(pred, "pred", classes, missing="empty")
     for frame, name in ((t, "truth"), (p, "pred")):
         missing = [c for c in ("id",) + classes if c not in frame.columns]
         if missing:
@@ -890,8 +859,9 @@ def uwmgi_score(
             "truth has no height/width columns; pass images= (rlemask.uwmgi.scan(root), the image "
             "root folder, or a CSV with id, height, width)"
         )
-    heights = base["height"].to_numpy().astype(np.int64)
-    widths = base["width"].to_numpy().astype(np.int64)
+    from rlemask.masks import _sizes
+
+    heights, widths = _sizes(base)
 
     def rle_values(frame: pd.DataFrame, c: str) -> np.ndarray:
         col = frame[c]

@@ -4,6 +4,7 @@ The competition ships one folder per case and day and one PNG per slice::
 
     ROOT/train.csv
     ROOT/train/case123/case123_day20/scans/slice_0065_266_266_1.50_1.50.png
+    ROOT/test/...     (the Kaggle test set: the same layout, no labels; split="test")
 
 * An image id is ``case{N}_day{D}_slice_{SSSS}`` (``case123_day20_slice_0065``).
 * A file name is ``slice_{SSSS}_{W}_{H}_{PW}_{PH}.png``: the slice number, the
@@ -70,11 +71,18 @@ ID_PATTERN = "case{N}_day{D}_slice_{SSSS}, e.g. case123_day20_slice_0065"
 #: What a slice file name looks like.
 FILENAME_PATTERN = "slice_{SSSS}_{W}_{H}_{PW}_{PH}.png, e.g. slice_0065_360_310_1.50_1.50.png"
 
-_ID_RE = re.compile(r"case(\d+)_day(\d+)_slice_(\d+)")
-_SCAN_RE = re.compile(r"case(\d+)_day(\d+)")
-_CASE_RE = re.compile(r"case(\d+)")
-_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
-_FILE_RE = re.compile(rf"slice_(\d+)_(\d+)_(\d+)_{_NUM}_{_NUM}\.png")
+# Most digits in a number of an id, folder or file name: ASCII 0-9 only (not
+# Unicode digits such as '\u0661'), and few enough that every value fits an int64.
+_MAX_DIGITS = 9
+_INT = rf"([0-9]{{1,{_MAX_DIGITS}}})"
+_ID_TEXT = rf"case{_INT}_day{_INT}_slice_{_INT}"
+_ID_RE = re.compile(_ID_TEXT)
+_SCAN_RE = re.compile(rf"case{_INT}_day{_INT}")
+_CASE_RE = re.compile(rf"case{_INT}")
+_NUM = rf"([0-9]{{1,{_MAX_DIGITS}}}(?:\.[0-9]*)?|\.[0-9]+)"
+_FILE_RE = re.compile(rf"slice_{_INT}_{_INT}_{_INT}_{_NUM}_{_NUM}\.png")
+_LONG_NUMBER = re.compile(rf"[0-9]{{{_MAX_DIGITS + 1},}}")
+_SPLITS = ("train", "test")
 
 _IMAGE_COLUMNS = ("id", "case", "day", "slice", "path", "height", "width", "spacing_w", "spacing_h")
 _LABEL_VALUE_COLUMNS = ("segmentation", "predicted")
@@ -84,6 +92,13 @@ _NORMALIZE = ("none", "minmax", "percentile")
 # --------------------------------------------------------------------------
 # ids and file names
 # --------------------------------------------------------------------------
+
+
+def _digits_hint(text: str) -> str:
+    """A hint for a name that fails only because a number is too long."""
+    if _LONG_NUMBER.search(text):
+        return f" (a number has more than {_MAX_DIGITS} digits)"
+    return ""
 
 
 def parse_id(image_id: str) -> tuple[int, int, int]:
@@ -102,7 +117,8 @@ def parse_id(image_id: str) -> tuple[int, int, int]:
     Raises
     ------
     LayoutError
-        If ``image_id`` does not match the pattern.
+        If ``image_id`` does not match the pattern exactly: ASCII digits
+        only, at most 9 per number, no surrounding spaces.
 
     Examples
     --------
@@ -116,9 +132,9 @@ def parse_id(image_id: str) -> tuple[int, int, int]:
             f"image id must be a string, found {type(image_id).__name__} {image_id!r}; "
             f"expected {ID_PATTERN}"
         )
-    m = _ID_RE.fullmatch(image_id.strip())
+    m = _ID_RE.fullmatch(image_id)
     if m is None:
-        raise LayoutError(f"bad image id {image_id!r}: expected {ID_PATTERN}")
+        raise LayoutError(f"bad image id {image_id!r}{_digits_hint(image_id)}: expected {ID_PATTERN}")
     return int(m[1]), int(m[2]), int(m[3])
 
 
@@ -164,7 +180,10 @@ def parse_filename(name: str | os.PathLike[str]) -> dict[str, Any]:
     base = os.path.basename(os.fspath(name))
     m = _FILE_RE.fullmatch(base)
     if m is None:
-        raise LayoutError(f"bad slice file name {base!r} (in {os.fspath(name)!r}): expected {FILENAME_PATTERN}")
+        raise LayoutError(
+            f"bad slice file name {base!r}{_digits_hint(base)} (in {os.fspath(name)!r}): "
+            f"expected {FILENAME_PATTERN}"
+        )
     width, height = int(m[2]), int(m[3])
     if width == 0 or height == 0:
         raise LayoutError(
@@ -257,7 +276,7 @@ def _parse_paths(texts: list[str]) -> list[tuple]:
         m = _SCAN_RE.fullmatch(scan_dir)
         if m is None or parts[-2] != "scans":
             raise LayoutError(
-                f"slice path {text!r} is not inside a scan folder: expected "
+                f"slice path {text!r} is not inside a scan folder{_digits_hint(scan_dir)}: expected "
                 f".../caseN/caseN_dayD/scans/{FILENAME_PATTERN}"
             )
         case, day = int(m[1]), int(m[2])
@@ -287,13 +306,29 @@ def _drop_bad(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[~scan_of.isin(BAD_SCANS)].reset_index(drop=True)
 
 
-def scan(root: str | os.PathLike[str], *, exclude_bad: bool = False) -> pd.DataFrame:
-    """List every slice image under ``root/train/caseN/caseN_dayD/scans/``.
+def _check_split(split: Any) -> str:
+    if not isinstance(split, str) or split not in _SPLITS:
+        raise LayoutError(f"split={split!r}: expected 'train' or 'test' (the folder under ROOT holding caseN/)")
+    return split
+
+
+def scan(
+    root: str | os.PathLike[str], *, split: str = "train", exclude_bad: bool = False
+) -> pd.DataFrame:
+    """List every slice image under ``root/{split}/caseN/caseN_dayD/scans/``.
+
+    Hidden folders (a name starting with ``.``, such as the
+    ``.ipynb_checkpoints`` Jupyter leaves behind) are skipped; any other
+    folder that breaks the layout raises.
 
     Parameters
     ----------
     root : str or path-like
-        The competition folder (the one holding ``train/`` and ``train.csv``).
+        The competition folder (the one holding ``train/`` and ``train.csv``,
+        or ``test/`` in the Kaggle test download).
+    split : {"train", "test"}, default "train"
+        The folder under ``root`` to list; ``test/`` has the same layout and
+        file names as ``train/`` (and no labels).
     exclude_bad : bool, default False
         Drop the scans listed in :data:`BAD_SCANS` (wrong labels).
 
@@ -307,26 +342,29 @@ def scan(root: str | os.PathLike[str], *, exclude_bad: bool = False) -> pd.DataF
     Raises
     ------
     LayoutError
-        If ``root/train`` is missing, holds no slice, or a file or folder
-        breaks the layout (named in the message).
+        If ``split`` is not "train" or "test", ``root/{split}`` is missing,
+        holds no slice, or a file or folder breaks the layout (named in the
+        message).
     """
+    split = _check_split(split)
     root = Path(root)
-    train = root / "train"
+    train = root / split
     if not train.is_dir():
         raise LayoutError(
-            f"no 'train' folder in {str(root)!r}: expected "
-            f"ROOT/train/caseN/caseN_dayD/scans/{FILENAME_PATTERN}"
+            f"no {split!r} folder in {str(root)!r}: expected "
+            f"ROOT/{split}/caseN/caseN_dayD/scans/{FILENAME_PATTERN}"
         )
     paths: list[str] = []
     for case_entry in sorted(os.scandir(train), key=lambda e: e.name):
-        if not case_entry.is_dir():
+        if not case_entry.is_dir() or case_entry.name.startswith("."):
             continue
         if _CASE_RE.fullmatch(case_entry.name) is None:
             raise LayoutError(
-                f"unexpected folder {case_entry.path!r}: expected case folders named caseN in {str(train)!r}"
+                f"unexpected folder {case_entry.path!r}{_digits_hint(case_entry.name)}: "
+                f"expected case folders named caseN in {str(train)!r}"
             )
         for scan_entry in sorted(os.scandir(case_entry.path), key=lambda e: e.name):
-            if not scan_entry.is_dir():
+            if not scan_entry.is_dir() or scan_entry.name.startswith("."):
                 continue
             scans = os.path.join(scan_entry.path, "scans")
             if not os.path.isdir(scans):
@@ -364,11 +402,13 @@ def _id_parts(ids: Sequence[str], where: str) -> NDArray[np.int64]:
     if not len(ids):
         return np.zeros((0, 3), np.int64)
     series = pd.Series(ids, dtype=object)
-    parts = series.astype(str).str.extract(r"^case(\d+)_day(\d+)_slice_(\d+)$")
+    parts = series.astype(str).str.extract(rf"^{_ID_TEXT}\Z")
     bad = parts[0].isna().to_numpy() | ~series.map(lambda v: isinstance(v, str)).to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise LayoutError(f"bad image id {ids[i]!r} in row {i} of {where}: expected {ID_PATTERN}")
+        raise LayoutError(
+            f"bad image id {ids[i]!r}{_digits_hint(str(ids[i]))} in row {i} of {where}: expected {ID_PATTERN}"
+        )
     return parts.to_numpy(dtype=np.int64)
 
 
@@ -567,6 +607,7 @@ def load_table(
     root: str | os.PathLike[str],
     labels: str | os.PathLike[str] | pd.DataFrame | None = None,
     *,
+    split: str = "train",
     exclude_bad: bool = False,
 ) -> pd.DataFrame:
     """:func:`scan` + :func:`read_labels` + :func:`merge`: one row per labelled image.
@@ -576,7 +617,10 @@ def load_table(
     root : path
         The competition folder.
     labels : path or DataFrame, optional
-        Default ``root/train.csv``.
+        Default ``root/train.csv`` with ``split="train"``; required with
+        ``split="test"`` (the competition ships no test labels).
+    split : {"train", "test"}, default "train"
+        The image folder under ``root``, as in :func:`scan`.
     exclude_bad : bool, default False
         Drop the scans in :data:`BAD_SCANS` from both images and labels.
 
@@ -589,9 +633,16 @@ def load_table(
     Raises
     ------
     LayoutError
-        As :func:`scan`, :func:`read_labels` and :func:`merge`.
+        As :func:`scan`, :func:`read_labels` and :func:`merge`; also
+        ``split="test"`` without ``labels``.
     """
-    images = scan(root, exclude_bad=exclude_bad)
+    split = _check_split(split)
+    if labels is None and split != "train":
+        raise LayoutError(
+            f"split={split!r} has no labels file: pass labels=, or use scan(root, split={split!r}) "
+            "for the images alone"
+        )
+    images = scan(root, split=split, exclude_bad=exclude_bad)
     labels_table = read_labels(Path(root) / "train.csv" if labels is None else labels)
     if exclude_bad:
         labels_table = _drop_bad(labels_table)

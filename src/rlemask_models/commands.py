@@ -134,6 +134,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overlays", default=None, help="folder for slice / truth / prediction PNGs")
     p.add_argument("--max-overlays", type=int, default=24)
     p.add_argument("--fold", type=int, default=None, help="only this fold's slices")
+    p.add_argument("--split", choices=("train", "test"), default="train",
+                   help="image folder under --data: train (default) or test (the Kaggle test set, no labels)")
     _inference_options(p)
     p.set_defaults(func=_predict)
 
@@ -205,7 +207,7 @@ def _predict(args: argparse.Namespace) -> int:
     rows = predict(args.checkpoint, args.data, args.output, overlays=args.overlays,
                    max_overlays=args.max_overlays, fold=args.fold, threshold=args.threshold,
                    batch_size=args.batch_size, device=args.device, workers=args.workers,
-                   progress=not args.quiet)
+                   progress=not args.quiet, split=args.split)
     images = rows["id"].nunique()
     filled = int((rows["predicted"] != "").sum())
     print(f"{args.output}: {images} images, {len(rows)} rows, {filled} non-empty", file=sys.stderr)

@@ -229,13 +229,20 @@ def _pick(candidates: list[int], limit: int) -> list[int]:
 # --------------------------------------------------------------------------- predict
 
 
-def prediction_table(root: str | os.PathLike[str], *, exclude_bad: bool = False) -> tuple[pd.DataFrame, bool]:
-    """Every slice under ``root`` with its labels when ``root/train.csv`` exists: ``(table, labelled)``."""
+def prediction_table(
+    root: str | os.PathLike[str], *, split: str = "train", exclude_bad: bool = False
+) -> tuple[pd.DataFrame, bool]:
+    """Every slice under ``root/{split}``: ``(table, labelled)``.
+
+    With ``split="train"`` and ``root/train.csv`` present the table holds the
+    labels (``labelled`` is True); otherwise (``split="test"``, the Kaggle test
+    set, has no labels) every RLE column is empty.
+    """
     from rlemask import uwmgi
 
-    if (Path(root) / "train.csv").is_file():
-        return uwmgi.load_table(root, exclude_bad=exclude_bad), True
-    table = uwmgi.scan(root, exclude_bad=exclude_bad)
+    if split == "train" and (Path(root) / "train.csv").is_file():
+        return uwmgi.load_table(root, split=split, exclude_bad=exclude_bad), True
+    table = uwmgi.scan(root, split=split, exclude_bad=exclude_bad)
     for c in CLASSES:
         table[c] = ""
     return table, False
@@ -256,6 +263,7 @@ def predict(
     workers: int = 0,
     config: dict[str, Any] | None = None,
     progress: bool = False,
+    split: str = "train",
 ) -> pd.DataFrame:
     """Predict every slice of a UWMGI folder; write ``id,class,predicted`` rows to ``out_csv``.
 
@@ -266,8 +274,8 @@ def predict(
         size, resize mode and 2.5D context), or a model (then ``config`` gives
         those; the model stays on its device and keeps its train/eval mode).
     data_root : path
-        A UWMGI-layout folder (``train/caseN/...``); with ``train.csv`` the
-        overlays show the ground truth too.
+        A UWMGI-layout folder (``train/caseN/...`` or ``test/caseN/...``); with
+        ``split="train"`` and ``train.csv`` the overlays show the ground truth too.
     out_csv : path
         The submission, written atomically: three rows per image (classes in the
         order large_bowel, small_bowel, stomach), images sorted by case, day, slice.
@@ -283,6 +291,9 @@ def predict(
         Default: the checkpoint's (0.5).
     batch_size, device, workers, progress
         Inference options; ``device="auto"`` picks CUDA when available.
+    split : {"train", "test"}
+        The image folder under ``data_root`` (default ``train``). ``test`` is the
+        Kaggle test set: no labels, so no ground truth in overlays and no ``fold``.
     config : dict, optional
         With a model: ``size``, ``resize``, ``context``, ``stride``, ``normalize``,
         ``threshold``, ``folds``, ``fold_seed``, ``exclude_bad`` (defaults as in
@@ -317,13 +328,15 @@ def predict(
         in_channels = int(ckpt.get("in_channels", 3))
     thr = cfg.threshold if threshold is None else float(threshold)
 
-    table, labelled = prediction_table(data_root, exclude_bad=cfg.exclude_bad)
+    table, labelled = prediction_table(data_root, split=split, exclude_bad=cfg.exclude_bad)
     rows = table
     if fold is not None:
         if not labelled:
-            raise RlemaskError(
-                f"predict: fold={fold} needs labels, but {str(Path(data_root) / 'train.csv')!r} is missing"
+            reason = (
+                f"split={split!r} has no labels" if split != "train"
+                else f"{str(Path(data_root) / 'train.csv')!r} is missing"
             )
+            raise RlemaskError(f"predict: fold={fold} needs labels, but {reason}")
         from rlemask_models.train import split_folds
 
         rows = split_folds(table, cfg, fold=fold)[2]
