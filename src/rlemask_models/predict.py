@@ -130,7 +130,8 @@ def infer(
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(order), desc="predict", unit="img", file=sys.stderr, leave=False)
+            bar = tqdm(total=len(order), desc="predict", unit="img", file=sys.stderr, leave=False,
+                       mininterval=0.1 if sys.stderr.isatty() else 30.0)
         position = 0
         for batch in loader:
             image = batch["image"].to(dev, non_blocking=True)

@@ -731,7 +731,8 @@ def _fit(cfg: TrainConfig, ctx: _Dist) -> FitResult:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                       file=sys.stderr, leave=False, dynamic_ncols=True)
+                       file=sys.stderr, leave=False, dynamic_ncols=True,
+                       mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs: a line per 30 s
         tic = time.perf_counter()
         loss_sum, seen = 0.0, 0
         for batch in loader:
@@ -747,8 +748,8 @@ def _fit(cfg: TrainConfig, ctx: _Dist) -> FitResult:
             seen += n
             if bar is not None:
                 rate = seen * ctx.world / max(time.perf_counter() - tic, 1e-9)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.1f}")
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.1f}", refresh=False)
+                bar.update(1)  # redraws at most every mininterval
         if bar is not None:
             bar.close()
         train_seconds = time.perf_counter() - tic
