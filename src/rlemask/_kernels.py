@@ -533,28 +533,6 @@ def _encoded_size(a):
 
 
 @njit(cache=True, nogil=True)
-def _encode_at(a, buf, k):
-    n = a.size
-    w = _words(a)
-    pos = 0
-    first = True
-    while pos < n:
-        s, e = _next_run(a, w, pos, n)
-        if s >= n or s < 0:
-            break
-        if not first:
-            buf[k] = 32
-            k += 1
-        first = False
-        k = _put(buf, k, s + 1)
-        buf[k] = 32
-        k += 1
-        k = _put(buf, k, e - s)
-        pos = e
-    return k
-
-
-@njit(cache=True, nogil=True)
 def _encode_bounded(a, buf, k, kmax):
     """Encode ``a`` into ``buf[k:kmax]``.
 
@@ -608,7 +586,8 @@ def _gather(masks, slots, ends):
     k = 0
     for i in range(nitem):
         if ends[i] == -1:
-            k = _encode_at(masks[i], buf, k)
+            # validated by _encoded_size, and buf holds exactly sizes[i] bytes here
+            k = _encode_bounded(masks[i], buf, k, k + sizes[i] + 44)
         else:
             buf[k : k + sizes[i]] = slots[i, : sizes[i]]
             k += sizes[i]
