@@ -456,3 +456,42 @@ def folds_cost_plain(labels, fold, n_splits):
                 total += (p - n * r) ** 2 / (n * r * (1 - r))
         total += (n - target) ** 2 / target
     return total
+
+
+# =============================================================================
+# overlap and post-processing (owner: h-perf) -- plain Python / scipy twins of
+# rlemask.overlap and rlemask.postprocess
+# =============================================================================
+
+
+def overlap_reference_pixels(rle, shape, order="C", strict=True):
+    """Set of 0-based pixel indices of a Kaggle string, or of a COCO object (column order)."""
+    if isinstance(rle, dict):
+        pixels, pos = set(), 0
+        for k, c in enumerate(rle["counts"]):
+            if k % 2:
+                pixels.update(range(pos, pos + c))
+            pos += c
+        return pixels
+    values = rle_reference_parse(rle or "")
+    rle_reference_check(values, shape[0] * shape[1], strict)
+    pixels = set()
+    for s, n in zip(values[0::2], values[1::2]):
+        pixels.update(range(s - 1, s - 1 + n))
+    return pixels
+
+
+def overlap_reference_matrix(a, b, shape, kind="iou", empty=1.0, strict=True):
+    """IoU or Dice of every pair of two lists, from pixel sets."""
+    import numpy as np
+
+    out = np.empty((len(a), len(b)))
+    for i, x in enumerate(a):
+        px = overlap_reference_pixels(x, shape, strict=strict)
+        for j, y in enumerate(b):
+            py = overlap_reference_pixels(y, shape, strict=strict)
+            inter = len(px & py)
+            den = len(px | py) if kind == "iou" else len(px) + len(py)
+            num = inter if kind == "iou" else 2 * inter
+            out[i, j] = num / den if den else metric_empty_value(empty)
+    return out

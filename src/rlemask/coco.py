@@ -184,12 +184,16 @@ def _uncompressed(raw: Any, prefix: str, item: int | None) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _raise_status(status: np.ndarray, raws: list[Any], shape: tuple[int, int], batch: bool) -> None:
-    """Raise for the first failing item of a kernel status array."""
+def _raise_status(
+    status: np.ndarray, raws: list[Any], shape: tuple[int, int] | list, batch: bool, name: str = "objs"
+) -> None:
+    """Raise for the first failing item of a kernel status array (``shape`` per item when a list)."""
     i = int(np.flatnonzero(status[:, 0])[0])
     code, idx, off = (int(v) for v in status[i])
     item = i if batch else None
-    prefix = f"objs[{i}]: " if batch else ""
+    prefix = f"{name}[{i}]: " if batch else ""
+    if isinstance(shape, list):
+        shape = shape[i]
     raw = raws[i]
     if code == _k.E_TOKEN:
         data = _compressed(raw, prefix, item)
