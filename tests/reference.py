@@ -495,3 +495,30 @@ def overlap_reference_matrix(a, b, shape, kind="iou", empty=1.0, strict=True):
             num = inter if kind == "iou" else 2 * inter
             out[i, j] = num / den if den else metric_empty_value(empty)
     return out
+
+
+def postprocess_reference(mask, op, connectivity, size=None):
+    """scipy.ndimage twins of rlemask.postprocess on one 2-D mask (uint8 result)."""
+    import numpy as np
+    from scipy import ndimage
+
+    m = np.asarray(mask).astype(bool)
+    if op == "fill_holes":
+        structure = np.ones((3, 3), bool) if connectivity == 8 else None
+        if size is None:
+            return ndimage.binary_fill_holes(m, structure=structure).astype(np.uint8)
+        labels, n = ndimage.label(~m, structure=structure)
+        out = m.copy()
+        border = set(labels[0].tolist()) | set(labels[-1].tolist()) | set(labels[:, 0].tolist()) | set(labels[:, -1].tolist())
+        for k in range(1, n + 1):
+            if k not in border and (labels == k).sum() <= size:
+                out[labels == k] = True
+        return out.astype(np.uint8)
+    structure = np.ones((3, 3), bool) if connectivity == 8 else None
+    labels, n = ndimage.label(m, structure=structure)
+    sizes = [(labels == k).sum() for k in range(1, n + 1)]
+    if op == "remove_small":
+        keep = [k + 1 for k, s in enumerate(sizes) if s >= size]
+    else:  # largest: label numbers follow the row-major order of first pixels
+        keep = [int(np.argmax(sizes)) + 1] if sizes else []
+    return np.isin(labels, keep).astype(np.uint8)
