@@ -35,6 +35,8 @@ from llvmlite.ir import IntType
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
+
 OK = 0
 E_ODD = 1
 E_TOKEN = 2

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
 from rlemask._kernels import E_BIG, E_END, E_NEG, E_ODD, E_TOKEN, E_VALUE, OK, _memset, _next_run, _words
 
 # counts that add up to fewer pixels than the size

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
 from rlemask._kernels import OK, _parse, _validate
 from rlemask._kernels_coco import _check_counts, _decompress
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
+
 OP_REMOVE_SMALL = 0
 OP_LARGEST = 1
 OP_FILL_HOLES = 2
