@@ -434,7 +434,7 @@ def masks_unstack_plain(mask):
 def folds_cost_plain(labels, fold, n_splits):
     """The cost MultilabelStratifiedGroupKFold minimises, one fold and class at a time.
 
-    sum_k sum_c (p_kc - n_k r_c)^2 / (n_k r_c (1 - r_c)) + sum_k (n_k - N/K)^2 / (N/K);
+    sum_k sum_c (p_kc - n_k r_c)^2 / ((N/K) r_c (1 - r_c)) + sum_k (n_k - N/K)^2 / (N/K);
     classes with r_c in {0, 1} are left out; inf when a fold is empty.
     """
     labels = [list(map(int, row)) for row in labels]
@@ -453,6 +453,6 @@ def folds_cost_plain(labels, fold, n_splits):
             r = rates[c]
             if 0 < r < 1:
                 p = sum(row[c] for row in rows)
-                total += (p - n * r) ** 2 / (n * r * (1 - r))
+                total += (p - n * r) ** 2 / (target * r * (1 - r))
         total += (n - target) ** 2 / target
     return total
