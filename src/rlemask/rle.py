@@ -41,7 +41,6 @@ written.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -50,6 +49,7 @@ import numpy as np
 from numba import get_num_threads
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _convert as _cv
 from rlemask import _kernels as _k
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 
@@ -65,6 +65,8 @@ _SCRATCH = 1 << 16
 _scratch = threading.local()
 # batches with fewer pixels run on the calling thread (starting threads costs more)
 _PARALLEL_PIXELS = 1 << 20
+# how to fix a mask of 0/255 values, in every bad-value message of the codec
+_HINT = "; for 0/255 or other non-zero foreground values pass nonzero=True"
 
 
 # ----------------------------------------------------------------------------------
@@ -100,36 +102,7 @@ def _check_shape(shape: Any) -> tuple[int, int]:
     return h, w
 
 
-def _is_missing(x: Any) -> bool:
-    if x is None:
-        return True
-    if isinstance(x, float):
-        return math.isnan(x)
-    if isinstance(x, np.floating):
-        return bool(np.isnan(x))
-    try:  # pd.NA, pd.NaT without importing pandas
-        return type(x).__name__ in ("NAType", "NaTType")
-    except Exception:  # pragma: no cover
-        return False
-
-
-def _as_text(rle: Any, where: str = "rle") -> str:
-    """A run-length string as ``str`` ('' for a missing value)."""
-    if type(rle) is str:
-        return rle
-    if isinstance(rle, str):
-        return str(rle)
-    if isinstance(rle, (bytes, bytearray, memoryview)):
-        return bytes(rle).decode("latin-1")
-    if _is_missing(rle):
-        return ""
-    raise InvalidRleError(
-        f"{where}={rle!r} of type {type(rle).__name__} is not a run-length string; "
-        "expected str (or None/NaN for an empty mask)"
-    )
-
-
-def _ascii(text: str, where: str = "rle") -> bytes:
+def _ascii(text: str, where: str = "rle", item: int | None = None) -> bytes:
     try:
         return text.encode("ascii")
     except UnicodeEncodeError as exc:
@@ -137,12 +110,11 @@ def _ascii(text: str, where: str = "rle") -> bytes:
         tok = len(text[:pos].split())
         if pos > 0 and not text[pos - 1].isspace() and tok:
             tok -= 1
-        raise InvalidRleError(
-            f"{where}: character {pos} ({text[pos]!r}) in token {tok} is not ASCII; "
-            "expected decimal digits 0-9 separated by whitespace",
-            token=tok,
-            offset=pos,
-        ) from None
+        reason = (
+            f"character {pos} ({text[pos]!r}) in token {tok} is not ASCII; "
+            "expected decimal digits 0-9 separated by whitespace"
+        )
+        raise InvalidRleError(f"{where}: {reason}", token=tok, offset=pos, item=item, reason=reason) from None
 
 
 def _preview(data: bytes, limit: int = 60) -> str:
@@ -150,109 +122,75 @@ def _preview(data: bytes, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _raise_parse(code: int, idx: int, off: int, data: bytes, shape: tuple[int, int] | None, where: str = "rle"):
-    """Turn a kernel error code into an InvalidRleError."""
+def _raise_parse(
+    code: int,
+    idx: int,
+    off: int,
+    data: bytes,
+    shape: tuple[int, int] | None,
+    where: str = "rle",
+    item: int | None = None,
+):
+    """Turn a kernel error code into an InvalidRleError (``item``: index in a batch)."""
+    reason, fields = _parse_reason(code, idx, off, data, shape)
+    raise InvalidRleError(f"{where}: {reason}", item=item, reason=reason, **fields)
+
+
+def _parse_reason(
+    code: int, idx: int, off: int, data: bytes, shape: tuple[int, int] | None
+) -> tuple[str, dict[str, int]]:
+    """The message (without location) and the structured fields of a kernel error code."""
     n = None if shape is None else shape[0] * shape[1]
     shape_txt = "" if shape is None else f" of shape=({shape[0]}, {shape[1]})"
     if code == _k.E_ODD:
-        raise InvalidRleError(
-            f"{where}: odd number of tokens ({idx}) in {_preview(data)}; "
-            "expected start/length pairs (an even number of integers)",
-            token=idx - 1,
-        )
+        return (
+            f"odd number of tokens ({idx}) in {_preview(data)}; "
+            "expected start/length pairs (an even number of integers)"
+        ), {"token": idx - 1}
     if code in (_k.E_TOKEN, _k.E_BIG):
         tokens = data.split()
         tok = tokens[idx].decode("ascii", "replace") if idx < len(tokens) else ""
         if code == _k.E_TOKEN:
-            raise InvalidRleError(
-                f"{where}: token {idx} ({tok!r}, character {off}) is not an ASCII decimal integer; "
-                "expected digits 0-9 separated by whitespace",
-                token=idx,
-                offset=off,
-            )
+            return (
+                f"token {idx} ({tok!r}, character {off}) is not an ASCII decimal integer; "
+                "expected digits 0-9 separated by whitespace"
+            ), {"token": idx, "offset": off}
         limit = "" if n is None else f"; starts and lengths must be at most {n + 1} for the {n} pixels{shape_txt}"
-        raise InvalidRleError(
-            f"{where}: token {idx} ({tok[:30]}{'...' if len(tok) > 30 else ''}) is too large{limit}",
-            token=idx,
-            offset=off,
-        )
+        return (
+            f"token {idx} ({tok[:30]}{'...' if len(tok) > 30 else ''}) is too large{limit}"
+        ), {"token": idx, "offset": off}
     tokens = data.split()
     r = idx
     s, length = int(tokens[2 * r]), int(tokens[2 * r + 1])
     if code == _k.E_START:
-        raise InvalidRleError(
-            f"{where}: run {r} (start={s}, length={length}) has start < 1; starts are 1-indexed",
-            run=r,
-            token=2 * r,
-        )
+        return (
+            f"run {r} (start={s}, length={length}) has start < 1; starts are 1-indexed (pass base=0 "
+            "for 0-based starts)"
+        ), {"run": r, "token": 2 * r}
     if code == _k.E_END:
-        raise InvalidRleError(
-            f"{where}: run {r} (start={s}, length={length}) ends at pixel {s + length - 1}, "
-            f"past the {n} pixels{shape_txt}; check the shape (height, width) and the order",
-            run=r,
-            token=2 * r,
-            offset=s - 1,
-        )
+        return (
+            f"run {r} (start={s}, length={length}) ends at pixel {s + length - 1}, "
+            f"past the {n} pixels{shape_txt}; check the shape (height, width) and the order"
+        ), {"run": r, "token": 2 * r, "offset": s - 1}
     if code == _k.E_ORDER:
         ps, pl = int(tokens[2 * r - 2]), int(tokens[2 * r - 1])
-        raise InvalidRleError(
-            f"{where}: run {r} (start={s}, length={length}) starts before run {r - 1} "
+        return (
+            f"run {r} (start={s}, length={length}) starts before run {r - 1} "
             f"(start={ps}, length={pl}) ends at pixel {ps + pl - 1}; runs must be sorted and "
-            "non-overlapping (pass strict=False to take their union)",
-            run=r,
-            token=2 * r,
-            offset=s - 1,
-        )
-    raise InvalidRleError(f"{where}: invalid run-length string {_preview(data)} (code {code})")  # pragma: no cover
+            "non-overlapping (pass strict=False to take their union)"
+        ), {"run": r, "token": 2 * r, "offset": s - 1}
+    return f"invalid run-length string {_preview(data)} (code {code})", {}  # pragma: no cover
 
 
-def _to_array(x: Any, name: str = "mask") -> np.ndarray:
-    """``x`` as a base-class ndarray: subclasses (np.matrix, masked arrays: their data)
-    and tensors (duck-typed, torch is never imported) included."""
-    if type(x) is np.ndarray:
-        return x
-    if not isinstance(x, np.ndarray) and callable(getattr(x, "detach", None)) and callable(getattr(x, "cpu", None)):
-        t = x.detach().cpu()  # a tensor: off the autograd graph and the GPU
-        try:
-            return np.asarray(t)
-        except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16): 0/1 are exact as float32
-            try:
-                return np.asarray(t.float())
-            except (TypeError, RuntimeError, ValueError, AttributeError) as exc:
-                raise InvalidMaskError(
-                    f"{name} of type {type(x).__name__} (dtype={getattr(x, 'dtype', '?')}) cannot be "
-                    f"converted to a numpy array ({exc}); expected 0/1 integers, floats or bool"
-                ) from None
-    return np.asarray(x)
-
-
-def _as_mask01(mask: ArrayLike, ndim: int, name: str = "mask") -> np.ndarray:
-    """``mask`` as an array of ``ndim`` dims whose values are checked 0/1 (uint8 kept as is)."""
-    a = _to_array(mask, name)
-    if a.ndim != ndim:
-        dims = "(height, width)" if ndim == 2 else "(n, height, width)"
-        raise InvalidMaskError(f"{name} has shape {a.shape} ({a.ndim}-D); expected a {ndim}-D array {dims}")
-    dt = a.dtype
-    if dt == np.uint8:
-        return a  # values are checked by the kernel
-    if dt == np.bool_:
-        return a.view(np.uint8)
-    if dt.kind not in "iuf":
-        raise InvalidMaskError(f"{name} has dtype {dt}; expected 0/1 integers, floats or bool")
-    ok = (a == 0) | (a == 1)
-    if not ok.all():
-        where = np.argwhere(~ok)[0]
-        raise InvalidMaskError(
-            f"{name}[{', '.join(str(int(i)) for i in where)}] = {a[tuple(where)]!r}; expected only 0 and 1"
-        )
-    return a.astype(np.uint8)
+def _as_mask01(mask: ArrayLike, ndim: int, name: str = "mask", nonzero: bool = False) -> np.ndarray:
+    """``mask`` as a uint8 0/1 array of ``ndim`` dims (uint8 values are checked by the kernel)."""
+    dims = "(height, width)" if ndim == 2 else "(n, height, width)"
+    return _cv.as_binary(mask, name, ndim=ndim, dims=dims, nonzero=nonzero, check_uint8=False, hint=_HINT)
 
 
 def _bad_value(a: np.ndarray, flat_offset: int, order: str, name: str = "mask") -> InvalidMaskError:
     idx = np.unravel_index(flat_offset, a.shape, order=order)
-    return InvalidMaskError(
-        f"{name}[{', '.join(str(int(i)) for i in idx)}] = {int(a[idx])}; expected only 0 and 1"
-    )
+    return _cv.bad_value(name, idx, a[idx], _HINT)
 
 
 # ----------------------------------------------------------------------------------
@@ -367,7 +305,7 @@ def decode(
     h, w = _check_shape(shape)
     if order != "C":
         _check_order(order)
-    text = rle if type(rle) is str else _as_text(rle)
+    text = rle if type(rle) is str else _cv.rle_text(rle)
     if not text:  # the common empty mask: no kernel call
         if out is None:
             return np.zeros((h, w), np.uint8, order=order)
@@ -494,24 +432,11 @@ def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
         kernel = _k.encode_many if parallel and part.size >= _PARALLEL_PIXELS else _k.encode_many_serial
         code, item, off, buf = kernel(part, slots)
         if code != _k.OK:
-            raise _bad_value(a[lo + item], off, order, f"masks[{lo + item}]")
+            err = _bad_value(a[lo + item], off, order, f"masks[{lo + item}]")
+            err.item = lo + item
+            raise err
         texts += buf[:-1].tobytes().decode("ascii").split("\n")
     return texts
-
-
-def _texts(rles: Any) -> list[str]:
-    if isinstance(rles, (str, bytes)):
-        raise InvalidRleError(
-            f"rles is a single {type(rles).__name__}; expected a sequence of run-length strings "
-            "(use decode() for one string)"
-        )
-    items = rles if type(rles) is list else list(rles)
-    for i, x in enumerate(items):
-        if type(x) is not str:
-            break
-    else:
-        return items
-    return [_as_text(x, f"rles[{i}]") for i, x in enumerate(items)]
 
 
 def decode_many(
@@ -566,13 +491,13 @@ def decode_many(
     """
     h, w = _check_shape(shape)
     _check_order(order)
-    items = _texts(rles)
+    items = _cv.rle_texts(rles)
     nitem = len(items)
     joined = "".join(items)
     if not joined.isascii():
         for i, t in enumerate(items):
             if not t.isascii():
-                _ascii(t, f"rles[{i}]")
+                _ascii(t, f"rles[{i}]", i)
     data = joined.encode("ascii")
     offsets = np.zeros(nitem + 1, np.int64)
     if nitem:
@@ -598,7 +523,7 @@ def decode_many(
     if bad.size:
         i = int(bad[0])
         code, idx, off = (int(v) for v in status[i])
-        _raise_parse(code, idx, off, data[offsets[i] : offsets[i + 1]], (h, w), f"rles[{i}]")
+        _raise_parse(code, idx, off, data[offsets[i] : offsets[i + 1]], (h, w), f"rles[{i}]", i)
     if target is not None:
         target[...] = res
         return target
@@ -630,7 +555,7 @@ def area(rle: str | None) -> int:
     >>> area("")
     0
     """
-    text = _as_text(rle)
+    text = _cv.rle_text(rle)
     data = _ascii(text)
     code, idx, off, total = _k.area(np.frombuffer(data, np.uint8))
     if code != _k.OK:
