@@ -151,9 +151,10 @@ def _parse_reason(
         tokens = data.split()
         tok = tokens[idx].decode("ascii", "replace") if idx < len(tokens) else ""
         if code == _k.E_TOKEN:
+            hint = " (for '-1' as an empty mask, as SIIM-ACR writes it, pass empty_token='-1')" if tok == "-1" else ""
             return (
                 f"token {idx} ({tok!r}, character {off}) is not an ASCII decimal integer; "
-                "expected digits 0-9 separated by whitespace"
+                f"expected digits 0-9 separated by whitespace{hint}"
             ), {"token": idx, "offset": off}
         limit = "" if n is None else f"; starts and lengths must be at most {n + 1} for the {n} pixels{shape_txt}"
         return (
@@ -193,12 +194,131 @@ def _bad_value(a: np.ndarray, flat_offset: int, order: str, name: str = "mask") 
     return _cv.bad_value(name, idx, a[idx], _HINT)
 
 
+
+# ----------------------------------------------------------------------------------
+# dialects: 0- or 1-based starts, absolute or relative offsets, a token for "empty"
+# ----------------------------------------------------------------------------------
+
+
+def _check_dialect(base: Any, relative: Any, empty_token: Any) -> None:
+    if not (_is_int(base) and base in (0, 1)):
+        raise RlemaskError(
+            f"base={base!r} is not an index base; expected 1 (the first pixel is 1, Kaggle's usual) or 0"
+        )
+    if not isinstance(relative, (bool, np.bool_)):
+        raise RlemaskError(
+            f"relative={relative!r} is not a bool; expected False (absolute starts) or True (each start "
+            "counted from the end of the previous run, as SIIM-ACR)"
+        )
+    if empty_token is not None and (not isinstance(empty_token, str) or not empty_token.strip()):
+        raise RlemaskError(
+            f"empty_token={empty_token!r}: expected None or a non-blank string such as '-1' (SIIM-ACR's empty mask)"
+        )
+
+
+def _plain(base: int, relative: bool, empty_token: str | None) -> bool:
+    """True for the default dialect (1-based absolute starts, no empty token): the fast paths."""
+    return type(base) is int and base == 1 and relative is False and empty_token is None
+
+
+def _dialect_pairs(
+    text: str,
+    n: int | None,
+    shape: tuple[int, int] | None,
+    base: int,
+    relative: bool,
+    strict: bool,
+    where: str,
+    item: int | None = None,
+) -> np.ndarray:
+    """Interleaved (start, length) pairs of ``text`` in the default dialect (1-based
+    absolute starts), validated against ``n`` pixels (``None``: no bound)."""
+    data = _ascii(text, where, item)
+    code, idx, off, pairs = _k.parse(np.frombuffer(data, np.uint8))
+    if code != _k.OK:
+        _raise_parse(code, idx, off, data, shape, where, item)
+    written = pairs.copy()
+    starts, lengths = pairs[0::2], pairs[1::2]
+    label = "offset" if relative else "start"
+
+    def fail(r: int, what: str, **fields: int) -> None:
+        reason = f"run {r} ({label}={int(written[2 * r])}, length={int(written[2 * r + 1])}) {what}"
+        raise InvalidRleError(f"{where}: {reason}", run=r, token=2 * r, item=item, reason=reason, **fields)
+
+    bound = (1 << 62) if n is None else n + 1
+    big = np.flatnonzero(pairs > bound)
+    if big.size:  # also keeps the sums of relative offsets far from int64 overflow
+        r = int(big[0]) // 2
+        fail(r, f"holds a number above {bound}" + ("" if shape is None else f", past the {n} pixels of shape={shape}"))
+    if relative:
+        if pairs.size and float(pairs.sum(dtype=np.float64)) > float(1 << 62):
+            fail(0, "and the runs after it add up past the int64 range")
+        ends = np.cumsum(starts + lengths)
+        zero_based = ends - lengths - base
+    else:
+        zero_based = starts - base
+    bad = np.flatnonzero(zero_based < 0)
+    if bad.size:
+        fail(int(bad[0]), f"has {label} < 1; with base=1 the first pixel is 1 (pass base=0 for 0-based starts)")
+    pairs[0::2] = zero_based + 1
+    code, r = _k.check_runs(pairs, (1 << 62) if n is None else n, bool(strict))
+    if code != _k.OK:
+        s0, ln = int(pairs[2 * r]) - 1, int(pairs[2 * r + 1])
+        if code == _k.E_END:
+            fail(r, f"covers pixels {s0}..{s0 + ln - 1} (0-based), past the {n} pixels of shape={shape}; check "
+                    "the shape (height, width), the order and the dialect (base=, relative=)", offset=s0)
+        prev_end = int(pairs[2 * r - 2]) - 1 + int(pairs[2 * r - 1])
+        fail(r, f"starts at pixel {s0} (0-based), before run {r - 1} ends at pixel {prev_end - 1}; runs must be "
+                "sorted and non-overlapping (pass strict=False to take their union)", offset=s0)
+    return pairs
+
+
+def _dialect_text(starts: np.ndarray, lengths: np.ndarray, base: int, relative: bool, empty_token: str | None) -> str:
+    """Runs given by 1-based absolute ``starts`` and ``lengths`` as a string of the dialect."""
+    if starts.size == 0:
+        return "" if empty_token is None else empty_token
+    out = np.empty(2 * starts.size, np.int64)
+    zero_based = starts - 1
+    if relative:
+        prev_end = np.empty_like(zero_based)
+        prev_end[0] = 0
+        prev_end[1:] = zero_based[:-1] + lengths[:-1]
+        out[0::2] = zero_based - prev_end  # gaps; the first counts from pixel ``base``
+        out[0] += base
+    else:
+        out[0::2] = zero_based + base
+    out[1::2] = lengths
+    return " ".join(map(str, out.tolist()))
+
+
+def _is_empty_token(text: str, empty_token: str | None) -> bool:
+    return empty_token is not None and text.strip() == empty_token
+
+
+def _decode_dialect(text: str, flat: np.ndarray, shape: tuple[int, int], base: int, relative: bool,
+                    empty_token: str | None, strict: bool, where: str, item: int | None = None) -> None:
+    """Decode one string of any dialect into the contiguous flat ``flat`` (every byte written)."""
+    if not text or _is_empty_token(text, empty_token):
+        flat[:] = 0
+        return
+    pairs = _dialect_pairs(text, flat.size, shape, base, relative, strict, where, item)
+    _k.fill_runs(pairs, flat, bool(strict))
+
+
 # ----------------------------------------------------------------------------------
 # public API
 # ----------------------------------------------------------------------------------
 
 
-def encode(mask: ArrayLike, *, order: str = "C") -> str:
+def encode(
+    mask: ArrayLike,
+    *,
+    order: str = "C",
+    base: int = 1,
+    relative: bool = False,
+    empty_token: str | None = None,
+    nonzero: bool = False,
+) -> str:
     """Encode a 2-D 0/1 mask as a run-length string.
 
     Parameters
@@ -209,16 +329,30 @@ def encode(mask: ArrayLike, *, order: str = "C") -> str:
     order : {"C", "F"}, optional
         Pixel order of the format: ``"C"`` row by row (default, UWMGI),
         ``"F"`` column by column. Independent of the array's memory layout.
+    base : {1, 0}, optional
+        Index of the first pixel in the starts: 1 (default, Kaggle's usual) or 0.
+    relative : bool, optional
+        False (default): absolute starts. True: each start counted from the end
+        of the previous run (the first from pixel ``base``), as SIIM-ACR writes them.
+    empty_token : str, optional
+        What an empty mask encodes to instead of ``""`` (SIIM-ACR: ``"-1"``).
+    nonzero : bool, optional
+        False (default): only 0 and 1 are accepted. True: any non-zero value is
+        foreground (0/255 PNG masks) and a trailing channel of size 1,
+        ``(H, W, 1)``, is dropped.
 
     Returns
     -------
     str
-        ``"start length ..."`` with 1-based starts; ``""`` for an empty mask.
+        ``"start length ..."``; ``""`` (or ``empty_token``) for an empty mask.
 
     Raises
     ------
     InvalidMaskError
-        ``mask`` is not 2-D, or holds a value other than 0 and 1.
+        ``mask`` is not 2-D, or holds a value other than 0 and 1 (NaN with
+        ``nonzero=True``).
+    RlemaskError
+        ``order``, ``base``, ``relative`` or ``empty_token`` is not valid.
 
     Examples
     --------
@@ -229,10 +363,18 @@ def encode(mask: ArrayLike, *, order: str = "C") -> str:
     '2 2 5 1'
     >>> encode(np.zeros((2, 2), dtype=bool))
     ''
+    >>> encode(np.array([[0, 255, 255], [255, 0, 0]])[..., None], nonzero=True)
+    '2 3'
+    >>> encode(np.array([[0, 1, 1], [1, 0, 1]]), base=0, relative=True)
+    '1 3 1 1'
     """
     if order != "C":
         _check_order(order)
-    a = _as_mask01(mask, 2)
+    if not _plain(base, relative, empty_token):
+        _check_dialect(base, relative, empty_token)
+        starts, lengths = runs(mask, order=order, nonzero=nonzero)
+        return _dialect_text(starts, lengths, base, relative, empty_token)
+    a = _as_mask01(mask, 2, nonzero=nonzero)
     flat = np.ravel(a, order=order)  # contiguous (reshape(-1) may give a strided view)
     buf = getattr(_scratch, "buf", None)
     if buf is None:
@@ -254,6 +396,9 @@ def decode(
     shape: tuple[int, int],
     *,
     order: str = "C",
+    base: int = 1,
+    relative: bool = False,
+    empty_token: str | None = None,
     strict: bool = True,
     out: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
@@ -262,11 +407,20 @@ def decode(
     Parameters
     ----------
     rle : str or None
-        ``"start length ..."``; ``None``, ``""``, NaN and ``pd.NA`` give an empty mask.
+        ``"start length ..."``; ``None``, ``""``, NaN, ``pd.NA`` and ``pd.NaT``
+        give an empty mask.
     shape : tuple of int
         ``(height, width)``, two non-negative ints.
     order : {"C", "F"}, optional
         Pixel order of the format (``"C"`` row by row, the default).
+    base : {1, 0}, optional
+        Index of the first pixel in the starts (1, the default, or 0).
+    relative : bool, optional
+        True when each start is counted from the end of the previous run
+        (SIIM-ACR); False (default) for absolute starts. Never guessed: a
+        one-run string reads the same either way.
+    empty_token : str, optional
+        A string that also means an empty mask, e.g. ``"-1"`` (SIIM-ACR).
     strict : bool, optional
         If True (default), runs must be sorted and non-overlapping; if False,
         the mask is the union of the runs in any order.
@@ -297,6 +451,11 @@ def decode(
            [1, 0, 0]], dtype=uint8)
     >>> decode(None, (1, 2))
     array([[0, 0]], dtype=uint8)
+    >>> decode("1 3 1 1", (2, 3), base=0, relative=True)
+    array([[0, 1, 1],
+           [1, 0, 1]], dtype=uint8)
+    >>> decode("-1", (1, 2), empty_token="-1")
+    array([[0, 0]], dtype=uint8)
     >>> decode("5 2", (2, 2))
     Traceback (most recent call last):
     ...
@@ -306,6 +465,13 @@ def decode(
     if order != "C":
         _check_order(order)
     text = rle if type(rle) is str else _cv.rle_text(rle)
+    if not _plain(base, relative, empty_token):
+        _check_dialect(base, relative, empty_token)
+        if _is_empty_token(text, empty_token):
+            text = ""
+        elif text:
+            return _decode_with(out, (h, w), order, lambda flat: _decode_dialect(
+                text, flat, (h, w), base, relative, empty_token, strict, "rle"))
     if not text:  # the common empty mask: no kernel call
         if out is None:
             return np.zeros((h, w), np.uint8, order=order)
@@ -334,6 +500,28 @@ def decode(
     code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict))
     if code != _k.OK:
         _raise_parse(code, idx, off, data, (h, w))
+    if target is not None:
+        target[...] = res
+        return target
+    return res
+
+
+def _decode_with(out: Any, shape: tuple[int, ...], order: str, fill: Any) -> np.ndarray:
+    """Allocate (or check ``out``), call ``fill(flat)`` on a contiguous flat view in pixel
+    ``order`` (per item for a batch), copy into ``out`` when it has no such view."""
+    nitem = shape[0] if len(shape) == 3 else None
+    h, w = shape[-2:]
+    target = None
+    if out is None:
+        res, flat = _alloc(nitem, h, w, order)
+    else:
+        out = _check_out(out, shape)
+        flat = _flat_view(out, order)
+        res = out
+        if flat is None:
+            target = out
+            res, flat = _alloc(nitem, h, w, order)
+    fill(flat)  # raises before anything is written to a target
     if target is not None:
         target[...] = res
         return target
@@ -387,7 +575,15 @@ def _flat_view(out: np.ndarray, order: str) -> np.ndarray | None:
     return None
 
 
-def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
+def encode_many(
+    masks: ArrayLike,
+    *,
+    order: str = "C",
+    base: int = 1,
+    relative: bool = False,
+    empty_token: str | None = None,
+    nonzero: bool = False,
+) -> list[str]:
     """Encode a batch of masks ``(n, height, width)`` in parallel.
 
     Parameters
@@ -396,6 +592,9 @@ def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
         3-D array of 0/1 values or bool, any memory layout.
     order : {"C", "F"}, optional
         Pixel order of the format (``"C"`` row by row, the default).
+    base, relative, empty_token, nonzero
+        The dialect and the mask values, as in :func:`encode`
+        (``nonzero=True`` also accepts ``(n, H, W, 1)``).
 
     Returns
     -------
@@ -414,7 +613,12 @@ def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
     ['2 3', '']
     """
     _check_order(order)
-    a = _as_mask01(masks, 3, "masks")
+    plain = _plain(base, relative, empty_token)
+    if not plain:
+        _check_dialect(base, relative, empty_token)
+    a = _as_mask01(masks, 3, "masks", nonzero=nonzero)
+    if not plain:
+        return [_restyle(t, base, relative, empty_token) for t in encode_many(a, order=order)]
     nitem = a.shape[0]
     if nitem == 0:
         return []
@@ -439,11 +643,22 @@ def encode_many(masks: ArrayLike, *, order: str = "C") -> list[str]:
     return texts
 
 
+def _restyle(text: str, base: int, relative: bool, empty_token: str | None) -> str:
+    """A string of the default dialect rewritten in another one."""
+    if not text:
+        return "" if empty_token is None else empty_token
+    pairs = _k.parse(np.frombuffer(text.encode("ascii"), np.uint8))[3]
+    return _dialect_text(pairs[0::2], pairs[1::2], base, relative, empty_token)
+
+
 def decode_many(
     rles: Iterable[str | None],
     shape: tuple[int, int],
     *,
     order: str = "C",
+    base: int = 1,
+    relative: bool = False,
+    empty_token: str | None = None,
     strict: bool = True,
     out: NDArray[np.uint8] | None = None,
 ) -> NDArray[np.uint8]:
@@ -458,6 +673,8 @@ def decode_many(
         ``(height, width)`` of every mask.
     order : {"C", "F"}, optional
         Pixel order of the format (``"C"`` row by row, the default).
+    base, relative, empty_token
+        The dialect, as in :func:`decode`.
     strict : bool, optional
         If True (default), runs must be sorted and non-overlapping.
     out : ndarray, optional
@@ -493,6 +710,22 @@ def decode_many(
     _check_order(order)
     items = _cv.rle_texts(rles)
     nitem = len(items)
+    if not _plain(base, relative, empty_token):
+        _check_dialect(base, relative, empty_token)
+
+        def fill(flat: np.ndarray) -> None:
+            pairs = [  # every string is checked before the first write
+                None if not t or _is_empty_token(t, empty_token)
+                else _dialect_pairs(t, h * w, (h, w), base, relative, strict, f"rles[{i}]", i)
+                for i, t in enumerate(items)
+            ]
+            for i, p in enumerate(pairs):
+                if p is None:
+                    flat[i] = 0
+                else:
+                    _k.fill_runs(p, flat[i], bool(strict))
+
+        return _decode_with(out, (nitem, h, w), order, fill)
     joined = "".join(items)
     if not joined.isascii():
         for i, t in enumerate(items):
@@ -530,13 +763,15 @@ def decode_many(
     return res
 
 
-def area(rle: str | None) -> int:
+def area(rle: str | None, *, base: int = 1, relative: bool = False, empty_token: str | None = None) -> int:
     """Number of pixels set by a run-length string, without decoding it.
 
     Parameters
     ----------
     rle : str or None
         ``"start length ..."``; missing values have area 0.
+    base, relative, empty_token
+        The dialect, as in :func:`decode`.
 
     Returns
     -------
@@ -556,6 +791,11 @@ def area(rle: str | None) -> int:
     0
     """
     text = _cv.rle_text(rle)
+    if not _plain(base, relative, empty_token):
+        _check_dialect(base, relative, empty_token)
+        if not text or _is_empty_token(text, empty_token):
+            return 0
+        return int(_dialect_pairs(text, None, None, base, relative, True, "rle")[1::2].sum())
     data = _ascii(text)
     code, idx, off, total = _k.area(np.frombuffer(data, np.uint8))
     if code != _k.OK:
@@ -563,7 +803,9 @@ def area(rle: str | None) -> int:
     return int(total)
 
 
-def runs(mask: ArrayLike, *, order: str = "C") -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def runs(
+    mask: ArrayLike, *, order: str = "C", nonzero: bool = False
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Runs of ones of a 2-D mask as integer arrays.
 
     Parameters
@@ -590,7 +832,7 @@ def runs(mask: ArrayLike, *, order: str = "C") -> tuple[NDArray[np.int64], NDArr
     ([2, 6], [3, 1])
     """
     _check_order(order)
-    a = _as_mask01(mask, 2)
+    a = _as_mask01(mask, 2, nonzero=nonzero)
     code, off, starts, lengths = _k.runs(np.ravel(a, order=order))
     if code != _k.OK:
         raise _bad_value(a, off, order)
