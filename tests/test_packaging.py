@@ -16,6 +16,8 @@ tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pyt
 #: import name -> distribution name, for the core's third-party imports
 DISTRIBUTIONS = {"numpy": "numpy", "numba": "numba", "pandas": "pandas", "sklearn": "scikit-learn",
                  "PIL": "Pillow", "tqdm": "tqdm", "llvmlite": "numba"}
+#: import name -> extra that declares it, for optional imports made inside functions only
+OPTIONAL = {"matplotlib": "plots"}
 
 
 def _project():
@@ -67,6 +69,10 @@ def _core_imports() -> set[str]:
 def test_core_dependencies_are_what_the_core_imports():
     imports = _core_imports()
     assert "torch" not in imports and "scipy" not in imports
+    extras = _project()["project"]["optional-dependencies"]
+    for name, extra in OPTIONAL.items():
+        assert name in {_name(r) for r in extras[extra]}
+    imports -= set(OPTIONAL)
     unknown = imports - set(DISTRIBUTIONS)
     assert not unknown, f"src/rlemask imports {sorted(unknown)}: declare them and add them to DISTRIBUTIONS"
     declared = {_name(r) for r in _project()["project"]["dependencies"]}
