@@ -899,3 +899,14 @@ def test_sklearn_splitter_metadata_routing():
     assert metadata.split.requests["groups"] is True
     assert_request_is_empty(metadata, exclude=["split"])
     assert hasattr(cv, "set_split_request")
+
+
+def test_positive_matrix_follows_the_empty_cell_rule():
+    from rlemask.errors import InvalidRleError
+
+    t = pd.DataFrame({"large_bowel": ["1 1", pd.NaT, b"2 2"], "small_bowel": ["", "", ""], "stomach": [None] * 3})
+    assert positive_matrix(t).tolist() == [[1, 0, 0], [0, 0, 0], [1, 0, 0]]
+    bad = t.assign(small_bowel=["", 7, ""])
+    with pytest.raises(InvalidRleError, match=r"column 'small_bowel' row 1: 7 of type int is not a run-length string") as err:
+        positive_matrix(bad)
+    assert err.value.item == 1

@@ -590,7 +590,16 @@ def _size_window(n, a: int, b: int, s_max: float) -> tuple[float, float]:
 def positive_matrix(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> NDArray[np.uint8]:
     """Which class RLEs are non-empty: an ``(n_images, n_classes)`` 0/1 matrix.
 
-    NaN, None and blank strings count as empty.
+    Cells follow the codec's one empty-cell rule (``None``, ``""``, NaN,
+    ``pd.NA`` and ``pd.NaT`` are empty; anything but a string is an error);
+    blank strings count as empty.
+
+    Raises
+    ------
+    FoldError
+        A class column is missing.
+    InvalidRleError
+        A cell is neither a string nor an empty value (``item`` is its row).
 
     Examples
     --------
@@ -598,6 +607,8 @@ def positive_matrix(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> ND
     >>> positive_matrix(t, ["a", "b"]).tolist()
     [[1, 0], [0, 0], [0, 1]]
     """
+    from rlemask._convert import rle_texts
+
     missing = [c for c in classes if c not in table.columns]
     if missing:
         raise FoldError(
@@ -606,9 +617,8 @@ def positive_matrix(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> ND
         )
     out = np.zeros((len(table), len(classes)), np.uint8)
     for j, c in enumerate(classes):
-        col = table[c]
-        text = col.astype(object).where(col.notna(), "").astype(str).str.strip()
-        out[:, j] = (text.str.len() > 0).to_numpy()
+        text = pd.Series(rle_texts(table[c], name=str(c), item_name="column {name!r} row {i}"), dtype=object)
+        out[:, j] = (text.str.strip().str.len() > 0).to_numpy()
     return out
 
 
