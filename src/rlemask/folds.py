@@ -487,10 +487,8 @@ def _improve(X, sq, sizes, folds, D, n, s_max, max_passes, tol) -> None:
         mb = own[:, B] + Q[:, A, B]
         idx = idx.reshape(n_act, n_splits, width_m)
         sf = sizes[idx]
-        window = np.array(
-            [[_size_window(n[r], a, b, s_max) for a, b in zip(A.tolist(), B.tolist())] for r in active.tolist()]
-        )
-        lo, hi = window[..., :1], window[..., 1:]  # (R, P, 1)
+        lo, hi = _size_windows(n[active], A, B, s_max)
+        lo, hi = lo[..., None], hi[..., None]  # (R, P, 1)
         steps = []
         # single moves: the best of each run, pair and direction
         for m, src, change in ((ma, A, -sf[:, A]), (mb, B, sf[:, B])):
@@ -567,6 +565,20 @@ def _improve(X, sq, sizes, folds, D, n, s_max, max_passes, tol) -> None:
         if not changed:
             return
         active = np.array(sorted(changed))
+
+
+def _size_windows(n, A, B, s_max: float):
+    """:func:`_size_window` of every run (rows of ``n``) and pair ``(A[p], B[p])``: two (R, P) arrays."""
+    others = np.ones((A.size, n.shape[1]), bool)
+    others[np.arange(A.size), A] = False
+    others[np.arange(A.size), B] = False
+    o_min = np.where(others, n[:, None, :], np.inf).min(axis=2)
+    o_max = np.where(others, n[:, None, :], -np.inf).max(axis=2)
+    na, nb = n[:, A], n[:, B]
+    with np.errstate(invalid="ignore"):
+        lo = np.maximum.reduce([(na - nb - s_max) / 2, o_max - s_max - na, nb - s_max - o_min])
+        hi = np.minimum.reduce([(s_max - na + nb) / 2, s_max + o_min - na, nb - o_max + s_max])
+    return lo - 1e-9, hi + 1e-9
 
 
 def _size_window(n, a: int, b: int, s_max: float) -> tuple[float, float]:
