@@ -73,8 +73,14 @@ def usage(command: str, message: str) -> int:
 
 
 def report(command: str, message: str) -> None:
-    """Print ``rlemask COMMAND: MESSAGE`` on stderr, on one line."""
-    print(f"rlemask {command}: {one_line(message)}", file=sys.stderr, flush=True)
+    """Print ``rlemask COMMAND: MESSAGE`` on stderr, on one line.
+
+    Characters that cannot be encoded (the surrogates of a file name that is not UTF-8)
+    are written as backslash escapes.
+    """
+    text = f"rlemask {command}: {one_line(message)}"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    print(text, file=sys.stderr, flush=True)
 
 
 def one_line(text: str) -> str:

@@ -687,6 +687,12 @@ def _probe(path: Path, budget: int) -> _Probe:
             with z.open(member) as f:
                 shape, itemsize = _npy_header(f)
         return _Probe(shape, itemsize, member=member[:-4])
+    size = _png_size(path)
+    if size is not None:  # the cheapest the image can be: a byte a pixel for Pillow, the array and the mask
+        height, width = size
+        problem = _over_budget(3 * height * width, budget, f"shape=({height}, {width})")
+        if problem:
+            raise ValueError(problem)
     with _pillow_guard(budget):
         from PIL import Image
 
@@ -700,8 +706,21 @@ def _probe(path: Path, budget: int) -> _Probe:
     return _Probe((height, width, bands) if bands > 1 else (height, width), itemsize, extra)
 
 
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from a PNG's IHDR chunk, or None when the file does not start like a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
+
+
 class _pillow_guard:
-    """Pillow's decompression-bomb limit set from the memory budget; its warning is an error."""
+    """Pillow's decompression-bomb limit set to the budget (at least a byte a pixel); its warning is an error.
+
+    The budget check that follows the lazy open is stricter, so it is the one users see;
+    Pillow's guard stays as a second line.
+    """
 
     def __init__(self, budget: int):
         self.budget = budget
@@ -712,7 +731,7 @@ class _pillow_guard:
         from PIL import Image
 
         self._old = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max(1, self.budget // _PILLOW_BYTES)
+        Image.MAX_IMAGE_PIXELS = max(1, self.budget)
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
         warnings.simplefilter("error", Image.DecompressionBombWarning)
