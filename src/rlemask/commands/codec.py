@@ -886,7 +886,9 @@ def run_encode(args: argparse.Namespace) -> int:
     encoded = 0
     try:
         with open_output(out, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
+            minimal = csv.writer(f, lineterminator="\n")
+            # csv quotes a field with "\n" but not one with a lone "\r", which a reader splits on
+            quoted = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
             for image_id in _progress(names, len(names), args.quiet, "encode"):
                 path = files[image_id]
                 try:
@@ -896,8 +898,9 @@ def run_encode(args: argparse.Namespace) -> int:
                     report("encode", f"{path}: {_describe(exc)}")
                     continue
                 if encoded == 0:
-                    writer.writerow(["id", "class", args.column])
+                    minimal.writerow(["id", "class", args.column])
                 encoded += 1
+                writer = quoted if "\r" in image_id else minimal
                 writer.writerows([esc(image_id), esc(name), text] for name, text in zip(classes, texts))
             if encoded == 0:
                 raise _NothingEncoded
