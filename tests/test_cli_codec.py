@@ -457,3 +457,25 @@ def test_real_predictions_through_decode_and_encode(real_data, tmp_path):
     pd.testing.assert_frame_equal(
         original.sort_values(key).reset_index(drop=True), again.sort_values(key).reset_index(drop=True)
     )
+
+
+# ----------------------------------------------------------------------------------
+# dialects: --base, --relative
+# ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("base", "relative"), [(0, False), (1, True), (0, True)])
+def test_decode_and_encode_dialects(base, relative, tmp_path):
+    mask = np.array([[0, 1, 1, 0], [1, 0, 0, 1], [1, 1, 0, 0]], np.uint8)
+    text = encode(mask, base=base, relative=relative)
+    assert text != encode(mask)  # the options change the string
+    flags = ["--base", str(base)] + (["--relative"] if relative else [])
+    assert main(["decode", text, "--shape", "3x4", "-o", str(tmp_path / "m.npy"), *flags]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), mask)
+    csv = _write_csv(tmp_path / "t.csv", [("a", "organ", text)])
+    out = tmp_path / "masks"
+    assert main(["decode", str(csv), "--shape", "3x4", "--out", str(out), "--format", "npy", "--classes", "organ", *flags]) == 0
+    np.testing.assert_array_equal(np.load(out / "a.npy")[:, :, 0], mask)
+    back = tmp_path / "back.csv"
+    assert main(["encode", str(out), "-o", str(back), "--classes", "organ", *flags]) == 0
+    assert back.read_text() == f"id,class,segmentation\na,organ,{text}\n"

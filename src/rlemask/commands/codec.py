@@ -132,6 +132,14 @@ def _classes(text: str) -> tuple[str, ...]:
     return names
 
 
+def _dialect_options(p: argparse.ArgumentParser) -> None:
+    """``--base`` and ``--relative``: the run-length dialect (docs/format.md)."""
+    p.add_argument("--base", type=int, choices=(0, 1), default=1, help="number of the first pixel in a start (default: 1, Kaggle)")
+    p.add_argument(
+        "--relative", action="store_true", help="each start counts from the end of the previous run (SIIM-ACR style)"
+    )
+
+
 def _memory_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-memory",
@@ -168,6 +176,7 @@ def register(subparsers) -> None:
     )
     d.add_argument("--order", choices=("C", "F"), default="C", help="pixel order: C row by row (default, UWMGI), F column by column")
     d.add_argument("--loose", action="store_true", help="accept unsorted / overlapping runs (their union)")
+    _dialect_options(d)
     d.add_argument("--classes", type=_classes, default=None, help=_CLASS_HELP)
     _memory_option(d)
     add_quiet(d, "no progress bar")
@@ -183,6 +192,7 @@ def register(subparsers) -> None:
     e.add_argument("input", metavar="DIR", help="folder of mask files")
     e.add_argument("-o", "--out", required=True, help="output CSV file, or - (standard output)")
     e.add_argument("--order", choices=("C", "F"), default="C", help="pixel order: C row by row (default, UWMGI), F column by column")
+    _dialect_options(e)
     e.add_argument("--classes", type=_classes, default=None, help=_CLASS_HELP)
     e.add_argument(
         "--column",
@@ -344,7 +354,7 @@ def _decode_one(args: argparse.Namespace, text: str) -> int:
     if problem:
         return usage("decode", problem)
     try:
-        mask = decode(text, args.shape, order=args.order, strict=not args.loose)
+        mask = decode(text, args.shape, order=args.order, strict=not args.loose, base=args.base, relative=args.relative)
     except RlemaskError as exc:
         report("decode", f"INPUT: {exc}; nothing written")
         return 1
@@ -569,7 +579,9 @@ def _decode_csv(args: argparse.Namespace, text: str, name: str) -> int:
             ok = True
             for line, k, rle in items:
                 try:
-                    decode(rle, shape, order=args.order, strict=not args.loose, out=stack[k])
+                    decode(
+                        rle, shape, order=args.order, strict=not args.loose, out=stack[k], base=args.base, relative=args.relative
+                    )
                 except RlemaskError as exc:
                     bad(line, image_id, f"class {classes[k]!r}: {exc}")
                     ok = False
@@ -790,7 +802,7 @@ def _count_runs(mask, order: str) -> int:
     return runs
 
 
-def _encode_file(path: Path, classes: tuple[str, ...], order: str, budget: int) -> list[str]:
+def _encode_file(path: Path, classes: tuple[str, ...], args: argparse.Namespace, budget: int) -> list[str]:
     """The run-length strings of one mask file, one per class (ValueError / OSError when it fails)."""
     import numpy as np
 
@@ -819,11 +831,11 @@ def _encode_file(path: Path, classes: tuple[str, ...], order: str, budget: int) 
         ones = int(np.count_nonzero(mask[k]))
         runs = min(ones, (pixels + 1) // 2)
         if _text_bytes(runs, pixels) + mask.nbytes > budget:
-            runs = _count_runs(mask[k], order)
+            runs = _count_runs(mask[k], args.order)
             problem = _over_budget(_text_bytes(runs, pixels) + mask.nbytes, budget, f"class {classes[k]!r} ({runs} runs)")
             if problem:
                 raise ValueError(problem)
-    return encode_many(mask, order=order)
+    return encode_many(mask, order=args.order, base=args.base, relative=args.relative)
 
 
 def _collect(folder: Path) -> tuple[dict[str, Path], list[tuple[Path, str]]]:
@@ -892,7 +904,7 @@ def run_encode(args: argparse.Namespace) -> int:
             for image_id in _progress(names, len(names), args.quiet, "encode"):
                 path = files[image_id]
                 try:
-                    texts = _encode_file(path, classes, args.order, budget)
+                    texts = _encode_file(path, classes, args, budget)
                 except Exception as exc:  # unreadable image, bad array, over budget: report and go on
                     failures += 1
                     report("encode", f"{path}: {_describe(exc)}")
