@@ -69,6 +69,10 @@ def _complete(parser: argparse.ArgumentParser, version: str) -> None:
     from rlemask.commands import HelpFormatter
 
     parser.formatter_class = HelpFormatter
+    for action in parser._actions:  # argparse prints no default for an option without help
+        if action.help is None and action.option_strings and action.nargs != 0:
+            if action.default is not None and not isinstance(action.default, bool):
+                action.help = f"(default: {action.default})"
     taken = parser._option_string_actions  # argparse keeps no public lookup of option strings
     if "--version" not in taken:
         parser.add_argument("--version", action="version", version=version)
