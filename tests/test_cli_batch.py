@@ -326,3 +326,45 @@ def test_shape_past_int64_is_invalid_rle_error(shape):
 
 def test_shape_at_the_int64_limit_is_accepted():
     assert decode("", (0, 2**63 - 1)).shape == (0, 2**63 - 1)
+
+
+def _junk_files() -> dict[str, bytes]:
+    import io
+
+    png = io.BytesIO()
+    Image.fromarray(np.ones((4, 4, 3), np.uint8)).save(png, format="PNG")
+    npy = io.BytesIO()
+    np.save(npy, np.ones((4, 4, 3), np.uint8))
+    obj = io.BytesIO()
+    np.save(obj, np.array([[None]], dtype=object), allow_pickle=True)
+    nozip = io.BytesIO()
+    with zipfile.ZipFile(nozip, "w") as z:
+        z.writestr("a.npy", npy.getvalue())
+        z.writestr("b.npy", npy.getvalue())
+    return {
+        "short.png": png.getvalue()[:40],
+        "random.png": bytes(range(256)),
+        "empty.npy": b"",
+        "truncated.npy": npy.getvalue()[:100],
+        "objects.npy": obj.getvalue(),
+        "text.npz": b"not a zip",
+        "two_arrays.npz": nozip.getvalue(),
+        "png_as.npy": png.getvalue(),
+    }
+
+
+def test_encode_junk_files_fail_alone(tmp_path, capsys):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    junk = _junk_files()
+    for name, data in junk.items():
+        (folder / name).write_bytes(data)
+    np.save(folder / "zz_ok.npy", np.ones((2, 2, 3), np.uint8))
+    out = tmp_path / "o.csv"
+    assert main(["encode", str(folder), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for name in junk:
+        assert f"rlemask encode: {folder / name}: " in err, name
+    assert f"{len(junk)} file(s) failed; 1 encoded" in err
+    assert pd.read_csv(out)["id"].tolist() == ["zz_ok"] * 3
