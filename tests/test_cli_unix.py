@@ -261,3 +261,19 @@ def test_interrupt_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(rlemask.commands.folds, "run", interrupted)
     assert main(["folds", "x.csv"]) == 130
     assert capsys.readouterr().err == "rlemask folds: error: interrupted\n"
+
+
+def test_a_broken_command_module_is_one_line_too(monkeypatch, capsys):
+    import types
+
+    import rlemask.cli
+
+    broken = types.ModuleType("broken_commands")
+    broken.register = _boom
+    monkeypatch.setitem(sys.modules, "broken_commands", broken)
+    monkeypatch.setattr(rlemask.cli, "_COMMAND_MODULES", ("rlemask.commands.codec", "broken_commands"))
+    monkeypatch.delenv("RLEMASK_DEBUG", raising=False)
+    assert main(["decode", "--help"]) == 2
+    err = capsys.readouterr().err
+    _one_line(err)
+    assert err.startswith("rlemask: error: unexpected RuntimeError: kaboom")

@@ -114,7 +114,9 @@ def _error_line(command: str, message: str) -> None:
     from rlemask.commands import one_line
 
     try:
-        print(f"rlemask {command}: error: {one_line(message)}", file=sys.stderr, flush=True)
+        prog = f"rlemask {command}" if command else "rlemask"
+        text = f"{prog}: error: {one_line(message)}".encode("utf-8", "backslashreplace").decode("utf-8")
+        print(text, file=sys.stderr, flush=True)
     except (OSError, ValueError):  # stderr closed too: nothing left to tell
         pass
 
@@ -143,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:  # argparse's usage errors (2), --help and --version (0)
         raise
     except KeyboardInterrupt:
-        _error_line(command or "", "interrupted")
+        _error_line(command, "interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of stdout went away (| head): stop quietly
         _stdout_gone()
@@ -151,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:  # the safety net: one line, never a traceback
         if _debug():
             raise
-        _error_line(command or "", _describe(exc))
+        _error_line(command, _describe(exc))
         return EXIT_USAGE
 
 
