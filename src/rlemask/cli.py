@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "rlemask.commands.codec",
     "rlemask.commands.score",
     "rlemask.commands.folds",
+    "rlemask.commands.describe",
     "rlemask_models.commands",
 )
 

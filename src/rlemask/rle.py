@@ -30,6 +30,15 @@ True
 The order is a property of the *format*, never of the array's memory layout:
 a Fortran-ordered or strided array encodes exactly like its C-ordered copy.
 
+Other dialects are explicit keywords of every function, never guessed:
+``base=0`` (0-based starts), ``relative=True`` (each start counted from the end
+of the previous run, SIIM-ACR) and ``empty_token="-1"`` (a string that also
+means an empty mask); :mod:`rlemask.dialects` names the competitions' presets
+and converts between them. ``docs/format.md`` lists them.
+
+>>> encode(m, order="F", base=0, relative=True)
+'2 2 2 2 2 1'
+
 Bad input raises :class:`~rlemask.errors.InvalidRleError` (a ``ValueError``)
 naming the token or run, its values and what was expected: an odd number of
 tokens, a token that is not an ASCII decimal integer, a start below 1, a run
@@ -824,6 +833,8 @@ def runs(
         2-D 0/1 or bool array, any memory layout.
     order : {"C", "F"}, optional
         Pixel order (``"C"`` row by row, the default).
+    nonzero : bool, optional
+        Any non-zero value is foreground, ``(H, W, 1)`` accepted (as :func:`encode`).
 
     Returns
     -------
