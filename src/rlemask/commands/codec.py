@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from rlemask.commands import (
     UsageError,
