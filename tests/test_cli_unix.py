@@ -175,6 +175,8 @@ def test_every_command_has_quiet_and_version(capsys):
     for name, sub in commands.items():
         strings = {s for a in sub._actions for s in a.option_strings}
         assert {"-q", "--quiet", "--version"} <= strings, name
+        if strings & {"-o", "--out", "--output"}:  # one spelling of the output option everywhere
+            assert {"-o", "--out"} <= strings, name
         with pytest.raises(SystemExit) as info:
             main([name, "--version"])
         assert info.value.code == 0

@@ -63,9 +63,11 @@ def _debug() -> bool:
 
 
 def _complete(parser: argparse.ArgumentParser, version: str) -> None:
-    """Give a sub-command parser the options every command has: ``--version``, ``-q/--quiet``.
+    """Give a sub-command parser what every command has: ``--version``, ``-q/--quiet``, ``-o/--out``.
 
-    Also sets the help formatter that shows a default only where it says something.
+    ``-q`` and ``-o`` / ``--out`` are added as aliases where a command has only ``--quiet``,
+    ``--out`` or ``--output``. Also sets the help formatter that shows a default only where
+    it says something.
     """
     from rlemask.commands import HelpFormatter
 
@@ -77,13 +79,14 @@ def _complete(parser: argparse.ArgumentParser, version: str) -> None:
     taken = parser._option_string_actions  # argparse keeps no public lookup of option strings
     if "--version" not in taken:
         parser.add_argument("--version", action="version", version=version)
-    if "-q" not in taken:
-        quiet = taken.get("--quiet")
-        if quiet is None:
-            parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or informational messages")
-        else:  # a command with only the long form: add the short one to the same option
-            quiet.option_strings.insert(0, "-q")
-            taken["-q"] = quiet
+    if "-q" not in taken and "--quiet" not in taken:
+        parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or informational messages")
+    # one spelling everywhere: -q/--quiet, -o/--out (a command's own spelling keeps working)
+    for existing, alias in (("--quiet", "-q"), ("--output", "--out"), ("--out", "-o"), ("--output", "-o")):
+        action = taken.get(existing)
+        if action is not None and alias not in taken:
+            action.option_strings.insert(0 if alias.startswith("-") and not alias.startswith("--") else 1, alias)
+            taken[alias] = action
 
 
 def build_parser() -> argparse.ArgumentParser:
