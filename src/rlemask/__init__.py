@@ -28,6 +28,9 @@ _API = {
     "area": "rle",
     "runs": "rle",
     "from_runs": "rle",
+    "convert": "dialects",
+    "Dialect": "dialects",
+    "DIALECTS": "dialects",
     "to_coco": "coco",
     "from_coco": "coco",
     # scores and areas from run lengths, post-processing (h-perf)
@@ -73,7 +76,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(module, name)
         globals()[name] = value
         return value
-    if name in {"uwmgi", "rle", "coco", "masks", "metrics", "folds", "errors", "cli", "overlap", "postprocess"}:
+    if name in {"uwmgi", "rle", "coco", "masks", "metrics", "folds", "errors", "cli", "dialects",
+                "overlap", "postprocess"}:
         return importlib.import_module(f"rlemask.{name}")
     raise AttributeError(f"module 'rlemask' has no attribute {name!r}")
 
