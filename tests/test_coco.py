@@ -179,7 +179,7 @@ def test_encode_rejects_non_binary_values_with_their_index():
     stack[1, 0, 3] = 2
     with pytest.raises(InvalidMaskError, match=r"mask\[1\]\[0, 3\] = 2"):
         coco.encode(stack)
-    with pytest.raises(InvalidMaskError, match=r"has shape \(4,\) \(1-D\)"):
+    with pytest.raises(InvalidMaskError, match=r"mask has shape=\(4,\) \(1-D\); expected a 2-D mask \(height, width\) or a 3-D stack"):
         coco.encode(np.zeros(4))
 
 

@@ -108,56 +108,6 @@ def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no co
 
 
 # --------------------------------------------------------------------------
-# runs: merge-intersection of sorted, disjoint half-open intervals
-# --------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def merge_runs(starts, ends):  # pragma: no cover - compiled
-    """Union of half-open intervals sorted by start -> sorted, disjoint, non-adjacent.
-
-    Zero-length intervals vanish. Returns ``(starts, ends)`` as new int64 arrays.
-    """
-    n = starts.shape[0]
-    out_s = np.empty(n, np.int64)
-    out_e = np.empty(n, np.int64)
-    m = 0
-    for i in range(n):
-        s = starts[i]
-        e = ends[i]
-        if e <= s:
-            continue
-        if m > 0 and s <= out_e[m - 1]:
-            if e > out_e[m - 1]:
-                out_e[m - 1] = e
-        else:
-            out_s[m] = s
-            out_e[m] = e
-            m += 1
-    return out_s[:m].copy(), out_e[:m].copy()
-
-
-@njit(cache=True, nogil=True)
-def intersect_runs(s1, e1, s2, e2):  # pragma: no cover - compiled
-    """Total length of the intersection of two sorted disjoint interval lists."""
-    i = 0
-    j = 0
-    n1 = s1.shape[0]
-    n2 = s2.shape[0]
-    total = 0
-    while i < n1 and j < n2:
-        lo = max(s1[i], s2[j])
-        hi = min(e1[i], e2[j])
-        if hi > lo:
-            total += hi - lo
-        if e1[i] < e2[j]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
-# --------------------------------------------------------------------------
 # Hausdorff: bounding box and exact squared Euclidean distance transform
 # --------------------------------------------------------------------------
 
