@@ -199,8 +199,30 @@ def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name
     return _Batch(bounds, boff, areas, False, [shape] * nitem)
 
 
+def _one_size(items: list) -> tuple[int, int] | None:
+    """The size of every object when all are dicts of one valid size with bytes counts, else None."""
+    try:
+        size = items[0]["size"]
+        if not all(type(o) is dict and o["size"] == size and type(o["counts"]) is bytes for o in items):
+            return None
+        return _size(items[0])
+    except (KeyError, TypeError, IndexError, InvalidRleError):
+        return None
+
+
 def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch:
     nitem = len(items)
+    common = _one_size(items)
+    if common is not None and (shape is None or common == shape):  # the common case, no per-item checks
+        n = common[0] * common[1]
+        raws = [o["counts"] for o in items]
+        offsets = np.zeros(nitem + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, raws), np.int64, nitem), out=offsets[1:])
+        ns = np.full(nitem, n, np.int64)
+        status, bounds, boff, areas = _ko.bounds_coco(np.frombuffer(b"".join(raws), np.uint8), offsets, ns)
+        if status[:, 0].any():
+            _raise_status(status, raws, [common] * nitem, True, name)
+        return _Batch(bounds, boff, areas, True, [common] * nitem)
     shapes = [_size(o, f"{name}[{i}]:") for i, o in enumerate(items)]
     if shape is not None:
         for i, s in enumerate(shapes):
@@ -298,7 +320,12 @@ def _pair_batches(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple
 
 def _matrix(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ba, bb = _pair_batches(a, b, shape, order, strict)
-    inter = _ko.intersections(ba.bounds, ba.boff, bb.bounds, bb.boff)
+    size = next((s for s in ba.shapes + bb.shapes if s is not None), (0, 0))
+    # pixels of one line of the format: a row (Kaggle, C order) or a column (COCO, F order)
+    line = size[0] if (ba.coco or bb.coco or order == "F") else size[1]
+    inter = _ko.intersections(
+        ba.bounds, ba.boff, _ko.boxes(ba.bounds, ba.boff, line), bb.bounds, bb.boff, _ko.boxes(bb.bounds, bb.boff, line)
+    )
     return inter, ba.areas, bb.areas
 
 
