@@ -279,3 +279,20 @@ def test_a_broken_command_module_is_one_line_too(monkeypatch, capsys):
     err = capsys.readouterr().err
     _one_line(err)
     assert err.startswith("rlemask: error: unexpected RuntimeError: kaboom")
+
+
+def test_warnings_are_one_line(monkeypatch, capsys):
+    import warnings
+
+    import rlemask.commands.folds
+
+    def warns(args):
+        warnings.warn("old keyword\nuse the new one", FutureWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(rlemask.commands.folds, "run", warns)
+    monkeypatch.delenv("RLEMASK_DEBUG", raising=False)
+    assert main(["folds", "x.csv"]) == 0
+    err = capsys.readouterr().err
+    _one_line(err)
+    assert err == "rlemask folds: warning: FutureWarning: old keyword | use the new one\n"
