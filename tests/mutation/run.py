@@ -13,10 +13,13 @@ cannot wrap them), which skips every ``@njit`` kernel, the code where an
 off-by-one costs most. This driver is small and numba-aware:
 
 * Mutants are generated from the ``ast``: comparisons flipped (``<`` / ``<=``,
-  ``==`` / ``!=``, ``is`` / ``is not``, ``in`` / ``not in``), integer and float
-  constants moved by one, ``True`` / ``False`` swapped, ``and`` / ``or``
+  ``==`` / ``!=``, ``is`` / ``is not``, ``in`` / ``not in``), integers moved by one
+  both ways, floats up by one, ``True`` / ``False`` swapped, ``and`` / ``or``
   swapped, ``not`` dropped, ``+`` / ``-``, ``&`` / ``|`` and ``<<`` / ``>>``
-  swapped, ``min`` / ``max`` swapped, ``break`` / ``continue`` swapped, a
+  swapped, ``min`` / ``max`` swapped, bounds moved by one the other way
+  than a flipped comparison (``a < b`` -> ``a < b - 1``, ``a > b`` ->
+  ``a > b + 1``), slice bounds (``a[lo + 1:hi]``, ``a[lo:hi - 1]``) and
+  ``range`` stops (``range(n - 1)``), ``break`` / ``continue`` swapped, a
   ``raise`` replaced by ``pass`` (a dropped validation), and the first two
   values of a returned tuple swapped. Docstrings, annotations, decorators,
   f-strings (message text) and lines marked ``pragma: no mutate`` or
@@ -175,6 +178,8 @@ _SYMBOL = {
     ast.And: "and",
     ast.Or: "or",
 }
+# the bound moved by "bound" mutants: opposite to the shift of the comparison flip
+_BOUND_STEP = {ast.Lt: -1, ast.LtE: +1, ast.Gt: +1, ast.GtE: -1}
 _PRAGMA = re.compile(r"#\s*pragma:\s*no\s+(mutate|cover)")
 
 
@@ -264,6 +269,24 @@ class _Collector(ast.NodeVisitor):
             ops[i] = new()
             text = ast.unparse(ast.Compare(left=node.left, ops=ops, comparators=node.comparators))
             self._add(node, "expr", "compare", f"{_SYMBOL[type(cmp)]} -> {_SYMBOL[new]}", text)
+            # the other off-by-one: the flip moves an integer bound one way, this the other
+            step = _BOUND_STEP.get(type(cmp))
+            right = node.comparators[i]
+            if step is not None and _number(right) is None:
+                comps = list(node.comparators)
+                comps[i] = ast.BinOp(left=right, op=ast.Add() if step > 0 else ast.Sub(), right=ast.Constant(1))
+                text = ast.unparse(ast.Compare(left=node.left, ops=node.ops, comparators=comps))
+                shown = f"{_SYMBOL[type(cmp)]} {ast.unparse(right)}"
+                self._add(node, "expr", "bound", f"{shown} -> {shown} {'+' if step > 0 else '-'} 1", text)
+        self.generic_visit(node)
+
+    def visit_Slice(self, node: ast.Slice) -> None:
+        # a[lo:hi] -> a[lo + 1:hi] and a[lo:hi - 1] (bounds that are not literals)
+        for name, part, op in (("lower", node.lower, ast.Add), ("upper", node.upper, ast.Sub)):
+            if part is not None and _number(part) is None:
+                moved = ast.BinOp(left=part, op=op(), right=ast.Constant(1))
+                self._add(part, "expr", "bound", f"slice {name} {ast.unparse(part)} {'+' if op is ast.Add else '-'} 1",
+                          ast.unparse(moved))
         self.generic_visit(node)
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
@@ -306,10 +329,15 @@ class _Collector(ast.NodeVisitor):
         shown = ast.unparse(node)
         up = value + 1
         self._add(node, "expr", "number", f"{shown} -> {up!r}", repr(up))
-        if type(value) is int and value >= 1:
+        if type(value) is int:
             self._add(node, "expr", "number", f"{shown} -> {value - 1!r}", repr(value - 1))
 
     def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.func.id == "range" and node.args:
+            stop = node.args[0] if len(node.args) == 1 else node.args[1]
+            if _number(stop) is None:
+                moved = ast.BinOp(left=stop, op=ast.Sub(), right=ast.Constant(1))
+                self._add(stop, "expr", "bound", f"range stop {ast.unparse(stop)} - 1", ast.unparse(moved))
         if isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
             other = "max" if node.func.id == "min" else "min"
             text = ast.unparse(ast.Call(func=ast.Name(other), args=node.args, keywords=node.keywords))
@@ -495,9 +523,9 @@ def _importers(module: str, sources: dict[str, str]) -> set[str]:
     return out
 
 
-def tests_for(module: str, repo: Path) -> list[str]:
+def tests_for(module: str, repo: Path, regressions: bool = True) -> list[str]:
     """pytest arguments (relative to the repo root) for one module, fastest first."""
-    args = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS))
+    args = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS)) if regressions else []
     args.append(f"src/{PACKAGE}/{module}.py")  # its doctests
     mapped = TESTS.get(module)
     if mapped is None:
@@ -549,7 +577,9 @@ def _pytest(root: Path, args: list[str], profile: str, seed: int, timeout: float
 
 # Preloaded by a runner: the imports every test run pays for (3-8 s of a mutant's run).
 _PRELOAD = ("numpy", "numba", "numba.core.typing", "numba.np.ufunc.parallel", "pandas", "scipy.ndimage",
-            "sklearn.model_selection", "PIL.Image", "hypothesis", "hypothesis.strategies", "pytest")
+            "sklearn.model_selection", "PIL.Image", "hypothesis", "hypothesis.strategies", "pytest",
+            # tests/conftest.py imports torch (when installed) in a session fixture: ~10 s per run
+            "torch")
 
 
 def runner_loop() -> int:
@@ -619,6 +649,8 @@ class Runner:
 
     def __init__(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE_DIR")}
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env.setdefault(k, "1")  # no BLAS thread pool in the process that forks
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--runner"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -801,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="module under src/rlemask (name or glob, e.g. rle, '_kernels*', commands/codec); repeatable, "
                    "comma-separated; default: every core module")
     p.add_argument("--id", action="append", default=[], help="only mutants whose id contains this text; repeatable")
+    p.add_argument("--ids-from", type=Path, default=None, metavar="FILE",
+                   help="only the mutants whose exact ids are listed in FILE, one a line ('#' comments)")
     p.add_argument("--op", action="append", default=[],
                    help="only these operators (compare, number, bool, binop, augassign, boolop, not, minmax, loop, "
                    "raise, return)")
@@ -818,6 +852,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-timeout", type=float, default=60.0, help="lowest time limit in seconds (default 60)")
     p.add_argument("--tests", action="append", default=[],
                    help="pytest arguments to run instead of the mapped test files (relative to the repo root)")
+    p.add_argument("--no-regressions", action="store_true",
+                   help="leave out tests/test_regressions_*.py (to see what they add)")
     p.add_argument("--list", action="store_true", help="list the selected mutants and exit")
     p.add_argument("--show", action="store_true", help="print the diff line of each selected mutant and exit")
     p.add_argument("--out", type=Path, default=REPO / "build" / "mutation", help="report folder (default build/mutation)")
@@ -844,6 +880,13 @@ def main(argv: list[str] | None = None) -> int:
         mutants = [m for n in modules for m in generate(sources[n], n)]
     if args.id:
         mutants = [m for m in mutants if any(s in m.id for s in args.id)]
+    if args.ids_from is not None:
+        wanted = {ln.split("#  ")[0].strip() for ln in args.ids_from.read_text().splitlines()}
+        wanted = {w for w in wanted if w and not w.startswith("#")}
+        unknown = wanted - {m.id for m in mutants}
+        if unknown:
+            raise SystemExit(f"--ids-from {args.ids_from}: no such mutant(s): {sorted(unknown)}")
+        mutants = [m for m in mutants if m.id in wanted]
     if args.op:
         mutants = [m for m in mutants if m.op in args.op]
     total = len(mutants)
@@ -873,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
         tpl = make_template(REPO, work)
         plan = Plan()
         for n in modules:
-            plan.tests[n] = list(args.tests) or tests_for(n, REPO)
+            plan.tests[n] = list(args.tests) or tests_for(n, REPO, not args.no_regressions)
         # baseline: the unmutated tree passes, and every kernel is compiled into the template's cache
         print(f"{len(mutants)} mutants of {total} in {modules}; baseline runs in {work}", file=sys.stderr)
         done_args: dict[tuple[str, ...], float] = {}

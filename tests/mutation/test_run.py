@@ -36,6 +36,8 @@ def g(x, *, flag=True):
     if not x:
         raise ValueError(f"x={x + 1} is bad")
     y = x - 1  # pragma: no mutate
+    if y < LIMIT:
+        x = x[y:LIMIT]
     return min(x, LIMIT)
 '''
 
@@ -61,6 +63,11 @@ def test_every_operator_is_generated():
         ("g", "not x -> x"),
         ("g", "raise ValueError -> pass"),
         ("g", "min -> max"),
+        ("g", "< LIMIT -> < LIMIT - 1"),  # the other off-by-one than `<` -> `<=`
+        ("g", "slice lower y + 1"),
+        ("g", "slice upper LIMIT - 1"),
+        ("f", "range stop n - 1"),
+        ("f", "0 -> -1"),
     }
     assert expected <= labels
 
