@@ -76,9 +76,10 @@ def test_count_lists_at_the_int64_limit():
     with pytest.raises(InvalidRleError, match="add up to") as info:
         from_coco({"size": [2, 2], "counts": np.array([top], np.uint64)})
     assert "int64 range" not in str(info.value)
-    with pytest.raises(InvalidRleError, match="above the int64 range") as info:
-        from_coco({"size": [2, 2], "counts": np.array([0, top + 1, 5], np.uint64)})
-    assert info.value.run == 1
+    for counts, first in (([0, top + 1, 5], 1), ([top, top + 1], 1), ([top + 1, top], 0), ([1, top, 2**64 - 1], 2)):
+        with pytest.raises(InvalidRleError, match="above the int64 range") as info:
+            from_coco({"size": [2, 2], "counts": np.array(counts, np.uint64)})
+        assert info.value.run == first, counts
 
 
 def test_counts_of_a_single_pixel_and_full_masks():

@@ -515,7 +515,10 @@ def _importers(module: str, sources: dict[str, str]) -> set[str]:
                 continue
             for dep in list(out):
                 stem = dep.replace("/", ".")
-                pat = rf"(from\s+{PACKAGE}\.{re.escape(stem)}\s+import)|(from\s+{PACKAGE}\s+import\s+[^\n]*\b{re.escape(stem)}\b)|(from\s+\.{re.escape(stem)}\s+import)"
+                name_ = re.escape(stem)
+                pat = (rf"(from\s+{PACKAGE}\.{name_}\s+import)|(from\s+{PACKAGE}\s+import\s+[^\n]*\b{name_}\b)"
+                       rf"|(from\s+\.{name_}\s+import)|(from\s+\.\s+import\s+[^\n]*\b{name_}\b)"
+                       rf"|(import\s+{PACKAGE}\.{name_}\b)")
                 if re.search(pat, text):
                     out.add(name)
                     changed = True

@@ -132,9 +132,10 @@ def test_kernel_caches_dropped_for_a_mutant_follow_imports():
         "_kernels": "from numba import njit\n@njit\ndef a():\n    return 1\n",
         "_kernels_x": "from numba import njit\nfrom rlemask._kernels import a\n@njit\ndef b():\n    return a()\n",
         "_kernels_y": "from numba import njit\n@njit\ndef c():\n    return 2\n",
+        "_kernels_z": "from numba import njit\nfrom . import _kernels_x\n@njit\ndef d():\n    return 3\n",
         "rle": "from rlemask import _kernels\n",
     }
-    assert run._importers("_kernels", sources) == {"_kernels", "_kernels_x"}
+    assert run._importers("_kernels", sources) == {"_kernels", "_kernels_x", "_kernels_z"}
     assert run._importers("_kernels_y", sources) == {"_kernels_y"}
 
 
