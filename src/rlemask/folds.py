@@ -576,7 +576,7 @@ def _size_windows(n, A, B, s_max: float):
     o_max = np.where(others, n[:, None, :], -np.inf).max(axis=2)
     na, nb = n[:, A], n[:, B]
     with np.errstate(invalid="ignore"):
-        lo = np.maximum.reduce([(na - nb - s_max) / 2, o_max - s_max - na, nb - s_max - o_min])
+        lo = np.maximum.reduce([(nb - na - s_max) / 2, o_max - s_max - na, nb - s_max - o_min])
         hi = np.minimum.reduce([(s_max - na + nb) / 2, s_max + o_min - na, nb - o_max + s_max])
     return lo - 1e-9, hi + 1e-9
 
@@ -584,7 +584,7 @@ def _size_windows(n, A, B, s_max: float):
 def _size_window(n, a: int, b: int, s_max: float) -> tuple[float, float]:
     """The changes ``t`` of fold a's size (fold b: ``-t``) that keep all sizes within ``s_max``."""
     n = n.tolist()
-    lo = (n[a] - n[b] - s_max) / 2
+    lo = (n[b] - n[a] - s_max) / 2
     hi = (s_max - n[a] + n[b]) / 2
     others = [v for k, v in enumerate(n) if k != a and k != b]
     if others:
