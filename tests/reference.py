@@ -554,3 +554,69 @@ def siim_rle2mask(rle, width, height):
         mask[current_position : current_position + lengths[index]] = 255
         current_position += lengths[index]
     return mask.reshape(width, height)
+
+
+# =============================================================================
+# overlap and post-processing (owner: h-perf) -- plain Python / scipy twins of
+# rlemask.overlap and rlemask.postprocess
+# =============================================================================
+
+
+def overlap_reference_pixels(rle, shape, order="C", strict=True):
+    """Set of 0-based pixel indices of a Kaggle string, or of a COCO object (column order)."""
+    if isinstance(rle, dict):
+        pixels, pos = set(), 0
+        for k, c in enumerate(rle["counts"]):
+            if k % 2:
+                pixels.update(range(pos, pos + c))
+            pos += c
+        return pixels
+    values = rle_reference_parse(rle or "")
+    rle_reference_check(values, shape[0] * shape[1], strict)
+    pixels = set()
+    for s, n in zip(values[0::2], values[1::2]):
+        pixels.update(range(s - 1, s - 1 + n))
+    return pixels
+
+
+def overlap_reference_matrix(a, b, shape, kind="iou", empty=1.0, strict=True):
+    """IoU or Dice of every pair of two lists, from pixel sets."""
+    import numpy as np
+
+    out = np.empty((len(a), len(b)))
+    for i, x in enumerate(a):
+        px = overlap_reference_pixels(x, shape, strict=strict)
+        for j, y in enumerate(b):
+            py = overlap_reference_pixels(y, shape, strict=strict)
+            inter = len(px & py)
+            den = len(px | py) if kind == "iou" else len(px) + len(py)
+            num = inter if kind == "iou" else 2 * inter
+            out[i, j] = num / den if den else metric_empty_value(empty)
+    return out
+
+
+def postprocess_reference(mask, op, connectivity, size=None):
+    """scipy.ndimage twins of rlemask.postprocess on one 2-D mask (uint8 result)."""
+    import numpy as np
+    from scipy import ndimage
+
+    m = np.asarray(mask).astype(bool)
+    if op == "fill_holes":
+        structure = np.ones((3, 3), bool) if connectivity == 8 else None
+        if size is None:
+            return ndimage.binary_fill_holes(m, structure=structure).astype(np.uint8)
+        labels, n = ndimage.label(~m, structure=structure)
+        out = m.copy()
+        border = set(labels[0].tolist()) | set(labels[-1].tolist()) | set(labels[:, 0].tolist()) | set(labels[:, -1].tolist())
+        for k in range(1, n + 1):
+            if k not in border and (labels == k).sum() <= size:
+                out[labels == k] = True
+        return out.astype(np.uint8)
+    structure = np.ones((3, 3), bool) if connectivity == 8 else None
+    labels, n = ndimage.label(m, structure=structure)
+    sizes = [(labels == k).sum() for k in range(1, n + 1)]
+    if op == "remove_small":
+        keep = [k + 1 for k, s in enumerate(sizes) if s >= size]
+    else:  # largest: label numbers follow the row-major order of first pixels
+        keep = [int(np.argmax(sizes)) + 1] if sizes else []
+    return np.isin(labels, keep).astype(np.uint8)

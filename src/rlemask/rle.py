@@ -95,8 +95,9 @@ def _is_int(x: Any) -> bool:
 def _check_shape(shape: Any) -> tuple[int, int]:
     if type(shape) is tuple and len(shape) == 2:  # fast path
         h, w = shape
-        if type(h) is int and type(w) is int and h >= 0 and w >= 0:
-            return h, w
+        if type(h) is int and type(w) is int and 0 <= h <= _MAX_PIXELS and 0 <= w <= _MAX_PIXELS:
+            if h * w <= _MAX_PIXELS:
+                return h, w
     try:
         items = tuple(shape)
     except TypeError:
@@ -108,7 +109,16 @@ def _check_shape(shape: Any) -> tuple[int, int]:
     h, w = int(items[0]), int(items[1])
     if h < 0 or w < 0:
         raise InvalidRleError(f"shape={shape!r} has a negative size; expected (height, width), two non-negative ints")
+    if max(h, w, h * w) > _MAX_PIXELS:  # pixel offsets and numpy sizes are int64
+        raise InvalidRleError(
+            f"shape={shape!r} has {h * w} pixels or a side past {_MAX_PIXELS} (2**63 - 1), "
+            "more than an int64 pixel offset holds"
+        )
     return h, w
+
+
+#: most pixels a mask can have: its pixel offsets are int64
+_MAX_PIXELS = 2**63 - 1
 
 
 def _ascii(text: str, where: str = "rle", item: int | None = None) -> bytes:
