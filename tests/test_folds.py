@@ -180,9 +180,9 @@ def test_errors():
     for shuffle in (None, 1, "yes", 0.0):  # as scikit-learn: a TypeError, not a ValueError
         with pytest.raises(TypeError, match=r"shuffle must be True or False, found shuffle="):
             MultilabelStratifiedGroupKFold(3, shuffle=shuffle)
-    with pytest.raises(FoldError, match="n_init must be a positive integer, found n_init=0"):
-        MultilabelStratifiedGroupKFold(3, n_init=0)
-    with pytest.raises(FoldError, match="max_passes must be a positive integer, found max_passes=1.5"):
+    with pytest.raises(FoldError, match="n_init must be a non-negative integer, found n_init=-1"):
+        MultilabelStratifiedGroupKFold(3, n_init=-1)
+    with pytest.raises(FoldError, match="max_passes must be a non-negative integer, found max_passes=1.5"):
         MultilabelStratifiedGroupKFold(3, max_passes=1.5)
     with pytest.raises(FoldError, match=r"y must hold class labels or 0/1 values: found 0.5 at sample 1"):
         list(cv.split(None, np.array([0, 0.5, 1, 1, 0, 0]), groups))

@@ -112,9 +112,10 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
     n_init : int, default 4
         Runs of greedy placement + local improvement from different visiting
         orders (the first largest-first, the others with noise); the
-        partition of lowest cost is kept.
+        partition of lowest cost is kept. 0 is one run, like 1.
     max_passes : int, default 50
-        Upper bound on the passes of the local improvement step.
+        Upper bound on the passes of the local improvement step (0: greedy
+        placement only).
 
     Notes
     -----
@@ -166,8 +167,8 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
                 "leave random_state=None or set shuffle=True"
             )
         for name, value in (("n_init", n_init), ("max_passes", max_passes)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise FoldError(f"{name} must be a positive integer, found {name}={value!r}")
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise FoldError(f"{name} must be a non-negative integer, found {name}={value!r}")
         self.n_splits = int(n_splits)
         self.shuffle = bool(shuffle)
         self.random_state = random_state
