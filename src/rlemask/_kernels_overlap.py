@@ -22,17 +22,18 @@ def _to_bounds(pairs, p0, nrun, bounds, b0, strict):
     """Kaggle (1-based start, length) pairs -> sorted disjoint ``bounds[b0:]``;
     return (number of values written, area). Zero-length runs vanish; with
     ``strict=False`` the runs are sorted and overlapping ones merged."""
-    if not strict and nrun > 1:
+    sort = not strict and nrun > 1
+    if sort:
         starts = np.empty(nrun, np.int64)
         for r in range(nrun):
             starts[r] = pairs[p0 + 2 * r]
         order = np.argsort(starts, kind="mergesort")
     else:
-        order = np.arange(nrun)
+        order = np.empty(0, np.int64)  # sorted already: no permutation
     k = b0
     area = 0
     for q in range(nrun):
-        r = order[q]
+        r = order[q] if sort else q
         s = pairs[p0 + 2 * r] - 1
         e = s + pairs[p0 + 2 * r + 1]
         if e <= s:
@@ -220,9 +221,11 @@ def pair(buf1, buf2, n, strict):
     error ``which`` is 1 or 2 (the failing string) and (code, index, offset)
     locate it.
     """
-    p = np.empty((max(len(buf1), len(buf2)) + 1) // 2, np.int64)
-    b1 = np.empty(p.size + 2, np.int64)
-    b2 = np.empty(p.size + 2, np.int64)
+    size = (max(len(buf1), len(buf2)) + 1) // 2
+    work = np.empty(3 * size + 4, np.int64)  # one allocation: pairs, then both interval lists
+    p = work[:size]
+    b1 = work[size : 2 * size + 2]
+    b2 = work[2 * size + 2 :]
     code, idx, off, k1, a1 = _one(buf1, n, strict, p, b1)
     if code != OK:
         return code, 1, idx, off, 0, 0, 0

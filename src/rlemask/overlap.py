@@ -53,6 +53,8 @@ _NO_SHAPE = np.int64(1) << 62
 
 
 def _empty_value(empty: Any) -> float:
+    if type(empty) is float and empty == 1.0:  # the default, checked in a few ns
+        return 1.0
     # imported on use: rlemask.metrics re-exports this module's functions
     from rlemask.metrics._common import _empty_value as value
 
