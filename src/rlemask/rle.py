@@ -65,9 +65,12 @@ from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 __all__ = ["encode", "decode", "encode_many", "decode_many", "area", "runs", "from_runs"]
 
 # encode_many: masks per kernel call, and bytes of text kept per mask before the
-# (rare) second pass for masks with long encodings
+# (rare) second pass for masks with long encodings. The slot grows with the mask
+# (1 byte per 32 pixels, at most _SCRATCH) so that large masks (1024x1024: ~30 KB
+# of text) fit at the first pass; the chunk shrinks so slots stay near _SLOTS_BYTES.
 _CHUNK = 4096
 _SLOT = 2048
+_SLOTS_BYTES = 1 << 23
 # encode: text is written into a per-thread scratch buffer of this many bytes
 # (no new array per call); longer encodings fall back to a growing buffer
 _SCRATCH = 1 << 16
@@ -646,9 +649,11 @@ def encode_many(
     else:
         flat = np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(nitem, a.shape[1] * a.shape[2])
     # one slot of text per mask, reused from chunk to chunk: the masks are read once
-    chunk = min(nitem, _CHUNK)
+    npix = a.shape[1] * a.shape[2]
+    slot = min(max(_SLOT, npix // 32), _SCRATCH)
+    chunk = min(nitem, max(1, min(_CHUNK, _SLOTS_BYTES // slot)))
     parallel = get_num_threads() > 1
-    slots = np.empty((chunk, _SLOT), np.uint8)
+    slots = np.empty((chunk, slot), np.uint8)
     texts: list[str] = []
     for lo in range(0, nitem, chunk):
         part = flat[lo : lo + chunk]
@@ -747,9 +752,10 @@ def decode_many(
         return _decode_with(out, (nitem, h, w), order, fill)
     joined = "".join(items)
     if not joined.isascii():
-        for i, t in enumerate(items):
-            if not t.isascii():
-                _ascii(t, f"rles[{i}]", i)
+        j = next(i for i, t in enumerate(items) if not t.isascii())
+        # the error of the first bad item, as a loop of decode would raise it
+        decode_many(items[:j], (h, w), strict=strict)
+        _ascii(items[j], f"rles[{j}]", j)
     data = joined.encode("ascii")
     offsets = np.zeros(nitem + 1, np.int64)
     if nitem:
