@@ -616,7 +616,7 @@ class SliceDataset(Dataset):
             "rles": [r or "" for r in self.rles[index]],
         }
         if not self.labels:
-            del item["mask"]
+            del item["mask"], item["rles"]
         return item
 
 

@@ -137,6 +137,16 @@ class SegmentationModule(L.LightningModule):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.network(image)
 
+    def on_fit_start(self) -> None:
+        self._threads = torch.get_num_threads()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # with the OpenMP threading layer, rlemask's numba kernels (validation, decoding) set the
+        # OpenMP threads that torch's CPU kernels share: keep the count the fit started with, or a
+        # run's arithmetic (and a resumed run's equality) would depend on when validation ran
+        if torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self(batch["image"]), batch["mask"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True,

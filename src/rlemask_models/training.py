@@ -171,6 +171,9 @@ def read_history(out: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["epoch", "train_loss", "val_loss", "val_score"])
     logs = pd.concat(frames, ignore_index=True)
+    if "step" in logs.columns:  # the learning-rate monitor logs at an epoch's first step, without the epoch
+        logs = logs.sort_values("step", kind="stable")
+        logs["epoch"] = logs["epoch"].bfill()
     history = logs.dropna(subset=["epoch"]).groupby("epoch", as_index=False).last()
     history = history.drop(columns=[c for c in ("step",) if c in history.columns])
     history["epoch"] = history["epoch"].astype(int)
