@@ -1,4 +1,4 @@
-"""Numba kernels of the run-length codec (:mod:`rlemask.rle`, :mod:`rlemask.coco`).
+"""Numba kernels of the Kaggle run-length codec (:mod:`rlemask.rle`).
 
 Every function here takes 1-D (or, for the ``*_many`` kernels, 2-D) contiguous
 arrays and returns arrays, ints or error codes. None of them raises with runtime
@@ -34,6 +34,8 @@ from numba import njit, prange, types
 from llvmlite.ir import IntType
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
 
 OK = 0
 E_ODD = 1
@@ -652,99 +654,3 @@ def runs(a):
         lengths[r] = e - s
         pos = e
     return OK, -1, starts, lengths
-
-
-# ----------------------------------------------------------------------------------
-# COCO counts (column-major run lengths, alternating zeros and ones)
-# ----------------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def coco_counts(pairs, n):
-    """Turn validated sorted ``pairs`` (1-based start, length) over ``n`` pixels
-    into COCO counts: lengths of alternating runs of zeros and ones, zeros first.
-
-    Adjacent runs are merged and zero-length runs dropped, as pycocotools does.
-    """
-    nrun = pairs.size // 2
-    counts = np.empty(2 * nrun + 1, np.int64)
-    m = 0
-    pos = 0  # pixels covered so far
-    for r in range(nrun):
-        s = pairs[2 * r] - 1
-        length = pairs[2 * r + 1]
-        if length == 0:
-            continue
-        if m > 0 and s == pos:  # adjacent to the previous run of ones
-            counts[m - 1] += length
-        else:
-            counts[m] = s - pos
-            counts[m + 1] = length
-            m += 2
-        pos = s + length
-    if pos < n or m == 0:
-        counts[m] = n - pos
-        m += 1
-    return counts[:m]
-
-
-@njit(cache=True, nogil=True)
-def coco_compress(counts, out):
-    """LEB128-like compression of COCO counts (pycocotools ``rleToString``).
-
-    ``out`` must hold ``6 * counts.size`` bytes. Returns the number written.
-    """
-    p = 0
-    for i in range(counts.size):
-        x = counts[i]
-        if i > 2:
-            x -= counts[i - 2]
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            if c & 0x10:
-                more = x != -1
-            else:
-                more = x != 0
-            if more:
-                c |= 0x20
-            out[p] = c + 48
-            p += 1
-    return p
-
-
-@njit(cache=True, nogil=True)
-def coco_decompress(buf, out):
-    """Inverse of :func:`coco_compress` (pycocotools ``rleFrString``).
-
-    ``out`` must hold ``buf.size`` values. Returns (code, count, offset): code is
-    ``E_TOKEN`` for a byte outside ``'0'..'o'`` and ``E_ODD`` for a truncated value,
-    ``E_BIG`` for a value that overflows.
-    """
-    m = 0
-    p = 0
-    nbuf = buf.size
-    while p < nbuf:
-        x = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            if p >= nbuf:
-                return E_ODD, m, p
-            c = np.int64(buf[p]) - 48
-            if c < 0 or c > 63:
-                return E_TOKEN, m, p
-            if k >= 12:
-                return E_BIG, m, p
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= np.int64(-1) << (5 * k)
-        if m > 2:
-            x += out[m - 2]
-        out[m] = x
-        m += 1
-    return OK, m, 0

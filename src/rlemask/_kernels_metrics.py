@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
+
 # --------------------------------------------------------------------------
 # counting: intersection and sums of 0/1 rows
 # --------------------------------------------------------------------------
