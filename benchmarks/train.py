@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-batch", type=int, default=16)
     p.add_argument("--quick", action="store_true", help="5 steps, 1 round")
     args = p.parse_args(argv)
+    import logging
+
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if args.quick:
         args.steps, args.rounds = 5, 1
     torch.set_num_threads(args.threads)

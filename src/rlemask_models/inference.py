@@ -31,7 +31,7 @@ from rlemask.uwmgi import CLASSES
 from rlemask_models.data import SliceDataset, make_loader, restore
 from rlemask_models.datamodule import split_folds
 from rlemask_models.metrics import SegmentationScores
-from rlemask_models.module import SegmentationModule, strict_load
+from rlemask_models.module import SegmentationModule, read_torch_file, strict_load
 
 __all__ = ["VIEWS", "evaluate", "fold_predictions", "infer", "load_checkpoint", "parse_tta", "predict",
            "score_table"]
@@ -54,13 +54,7 @@ def parse_tta(text: str | Sequence[str] | None) -> tuple[str, ...]:
 def load_checkpoint(path: str | os.PathLike[str]) -> SegmentationModule:
     """The module of a ``.ckpt`` written by ``rlemask train`` / ``cv``, in eval mode on the CPU."""
     file = Path(path)
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise RlemaskError(f"checkpoint {str(file)!r} not found") from None
-    except Exception as exc:  # torch raises several types for a bad file
-        raise RlemaskError(f"checkpoint {str(file)!r} cannot be read by torch.load: "
-                           f"{str(exc).splitlines()[0]}") from None
+    ckpt = read_torch_file(file, "checkpoint")
     if isinstance(ckpt, dict) and ckpt.get("format") == "rlemask-checkpoint-1":
         raise RlemaskError(f"checkpoint {str(file)!r} is in the old rlemask-checkpoint-1 format (.pt of rlemask "
                            "0.1); retrain with this version, which writes Lightning .ckpt files")

@@ -36,7 +36,7 @@ from rlemask.uwmgi import CLASSES
 from rlemask_models.data import restore
 from rlemask_models.metrics import SegmentationScores
 
-__all__ = ["SegmentationModule", "build_loss", "build_network", "load_weights"]
+__all__ = ["SegmentationModule", "build_loss", "build_network", "load_weights", "read_torch_file", "strict_load"]
 
 _LOSSES = ("bce", "dice", "tversky", "focal", "lovasz")
 #: classification-head keys that an encoder file may carry and a segmentation encoder lacks
@@ -196,12 +196,7 @@ def load_weights(network: nn.Module, path: str | Path) -> str:
     the encoder (classification-head keys ignored).  Loaded with ``weights_only=True``.
     """
     file = Path(path)
-    try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise RlemaskError(f"weights file {str(file)!r} not found") from None
-    except Exception as exc:  # torch raises several types for a bad file
-        raise RlemaskError(f"weights file {str(file)!r} cannot be read by torch.load: {exc}") from None
+    obj = read_torch_file(file, "weights file")
     state = obj.get("state_dict", obj) if isinstance(obj, Mapping) else obj
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RlemaskError(f"weights file {str(file)!r} holds no state dict (parameter name -> tensor)")
@@ -215,6 +210,16 @@ def load_weights(network: nn.Module, path: str | Path) -> str:
     state = {k: v for k, v in state.items() if k in own or not k.removeprefix("model.").startswith(_HEADS)}
     strict_load(network.encoder, state, file, what="the encoder")
     return "encoder"
+
+
+def read_torch_file(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a missing or unreadable file is one RlemaskError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RlemaskError(f"{what} {str(path)!r} not found") from None
+    except Exception as exc:  # torch raises several types for a bad file
+        raise RlemaskError(f"{what} {str(path)!r} cannot be read by torch.load: {str(exc).splitlines()[0]}") from None
 
 
 def strict_load(module: nn.Module, state: Mapping[str, torch.Tensor], path: Any, *, what: str) -> None:
