@@ -47,11 +47,11 @@ def test_sdist_carries_the_test_suite():
     manifest = (ROOT / "MANIFEST.in").read_text().split("\n")
     lines = {tuple(line.split()) for line in manifest if line.strip() and not line.startswith("#")}
     assert ("include", "LICENSE", "README.md", "Makefile", "conftest.py") in lines
-    assert ("recursive-include", "tests", "*.py") in lines
+    assert ("recursive-include", "tests", "*.py", "*.toml") in lines
     assert ("recursive-include", "docs", "*.md") in lines
     assert ("recursive-include", "benchmarks", "*.py", "*.md") in lines
     # every file the suite reads is matched by those patterns
-    assert all(p.suffix == ".py" for p in (ROOT / "tests").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    assert all(p.suffix in {".py", ".toml"} for p in (ROOT / "tests").rglob("*") if p.is_file() and "__pycache__" not in p.parts
                and ".hypothesis" not in p.parts)
 
 

@@ -147,8 +147,43 @@ def _intersect(b1, lo1, hi1, b2, lo2, hi2):
 
 
 @njit(cache=True, nogil=True)
-def intersections(b1, o1, b2, o2):
-    """``(N, M)`` int64 matrix of pixels shared by every item of two batches."""
+def boxes(bounds, boff, line):
+    """Bounding box of every item over lines of ``line`` pixels (rows in C order,
+    columns in F order): ``(N, 4)`` first line, last line, first and last
+    position in a line; an empty item gets an empty box (first > last)."""
+    nitem = boff.size - 1
+    out = np.empty((nitem, 4), np.int64)
+    for i in range(nitem):
+        lo = boff[i]
+        hi = boff[i + 1]
+        if lo == hi or line == 0:
+            out[i, 0] = 1
+            out[i, 1] = 0
+            out[i, 2] = 1
+            out[i, 3] = 0
+            continue
+        out[i, 0] = bounds[lo] // line
+        out[i, 1] = (bounds[hi - 1] - 1) // line
+        cmin = line
+        cmax = -1
+        for k in range(lo, hi, 2):
+            s = bounds[k]
+            e = bounds[k + 1] - 1
+            if s // line != e // line:  # wraps a line: every position of a line
+                cmin = 0
+                cmax = line - 1
+                break
+            cmin = min(cmin, s % line)
+            cmax = max(cmax, e % line)
+        out[i, 2] = cmin
+        out[i, 3] = cmax
+    return out
+
+
+@njit(cache=True, nogil=True)
+def intersections(b1, o1, x1, b2, o2, x2):
+    """``(N, M)`` int64 matrix of pixels shared by every item of two batches
+    (``x1``, ``x2``: their :func:`boxes`; pairs whose boxes miss are 0 at once)."""
     n1 = o1.size - 1
     n2 = o2.size - 1
     out = np.zeros((n1, n2), np.int64)
@@ -158,6 +193,8 @@ def intersections(b1, o1, b2, o2):
         if lo1 == hi1:
             continue
         for j in range(n2):
+            if x1[i, 0] > x2[j, 1] or x2[j, 0] > x1[i, 1] or x1[i, 2] > x2[j, 3] or x2[j, 2] > x1[i, 3]:
+                continue
             out[i, j] = _intersect(b1, lo1, hi1, b2, o2[j], o2[j + 1])
     return out
 

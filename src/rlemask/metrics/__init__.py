@@ -79,6 +79,12 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # the competition score needs pandas (through rlemask.uwmgi): loaded on first use,
     # so ``from rlemask.metrics import dice`` stays light
+    if name in ("iou_matrix", "dice_matrix", "iou_rle", "area_many"):  # rlemask.overlap (loaded on use)
+        from rlemask import overlap
+
+        value = getattr(overlap, name)
+        globals()[name] = value
+        return value
     if name in ("uwmgi_score", "ScoreReport"):
         from rlemask.metrics import _competition
 
