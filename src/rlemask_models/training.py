@@ -99,9 +99,12 @@ def build_trainer(cfg: TrainConfig, *, callbacks: tuple[Any, ...] = ()) -> L.Tra
         loggers.append(TensorBoardLogger(out, name="tensorboard"))
     except ImportError:
         pass
-    checkpoints = cb.ModelCheckpoint(dirpath=out, filename="best", monitor="val_score", mode="max", save_top_k=1,
-                                     save_last=True, auto_insert_metric_name=False, enable_version_counter=False)
-    extra = [checkpoints, cb.LearningRateMonitor(logging_interval="epoch"), *callbacks]
+    # two callbacks: Lightning's save_last only writes when a better "best" is saved
+    best = cb.ModelCheckpoint(dirpath=out, filename="best", monitor="val_score", mode="max", save_top_k=1,
+                              auto_insert_metric_name=False, enable_version_counter=False)
+    last = cb.ModelCheckpoint(dirpath=out, filename="last", monitor=None, save_top_k=1,
+                              auto_insert_metric_name=False, enable_version_counter=False)
+    extra = [best, last, cb.LearningRateMonitor(logging_interval="epoch"), *callbacks]
     if cfg.patience is not None:
         extra.append(cb.EarlyStopping(monitor="val_score", mode="max", patience=cfg.patience))
     if cfg.quiet:
