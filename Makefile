@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/metrics.py
 	$(PY) benchmarks/folds.py
 	$(PY) benchmarks/train.py
+
+# Mutation testing of the core (slow, not part of `test`); e.g. MUTATION_ARGS="--module rle --per-module 40"
+MUTATION_ARGS ?= --jobs 2
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) tests/mutation/run.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .hypothesis

@@ -279,3 +279,35 @@ def test_a_broken_command_module_is_one_line_too(monkeypatch, capsys):
     err = capsys.readouterr().err
     _one_line(err)
     assert err.startswith("rlemask: error: unexpected RuntimeError: kaboom")
+
+
+def test_warnings_are_one_line(monkeypatch, capsys):
+    import warnings
+
+    import rlemask.commands.folds
+
+    def warns(args):
+        warnings.warn("old keyword\nuse the new one", FutureWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(rlemask.commands.folds, "run", warns)
+    monkeypatch.delenv("RLEMASK_DEBUG", raising=False)
+    assert main(["folds", "x.csv"]) == 0
+    err = capsys.readouterr().err
+    _one_line(err)
+    assert err == "rlemask folds: warning: FutureWarning: old keyword | use the new one\n"
+
+
+def test_decode_sizes_from_stdin(tmp_path, monkeypatch, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text(TRUTH)
+    out = tmp_path / "m"
+    res = _run(
+        ["decode", str(truth), "--images", "-", "--out", str(out), "--format", "npy"],
+        stdin=b"id,height,width\ncase1_day0_slice_0001,2,4\n",
+    )
+    assert res.returncode == 0, res.stderr
+    assert np.load(out / "case1_day0_slice_0001.npy")[:, :, 2].tolist() == decode("5 3", (2, 4)).tolist()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(TRUTH.encode())))
+    assert main(["decode", "-", "--images", "-", "--out", str(out)]) == 2
+    assert "INPUT and --images cannot both be standard input" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, jaccard_score
 
@@ -190,6 +190,9 @@ def test_tensor_like_without_numpy_dtype_or_float():
 
 @settings(max_examples=60, deadline=None)
 @given(metric_mask_pairs(max_dims=4, max_side=7), st.sampled_from(EMPTIES))
+# pinned (issue 11): rows of 35 and 9 bytes, so rows start and end inside 8-byte words
+@example((np.random.default_rng(0).random((3, 5, 7)) < 0.5, np.random.default_rng(1).random((3, 5, 7)) < 0.5), "skip")
+@example((np.ones((2, 1, 9), bool), np.eye(9, dtype=bool)[None, :2].reshape(2, 1, 9)), 1.0)
 def test_dice_iou_property(pair, empty):
     a, b = pair
     same(dice(a, b, empty=empty), metric_dice(a, b, empty))

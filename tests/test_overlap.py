@@ -101,12 +101,12 @@ def test_unsorted_overlapping_runs_with_strict_false_score_their_union(runs, oth
 
 
 def test_bad_strings_raise_the_codec_messages_naming_the_item():
-    with pytest.raises(InvalidRleError, match=r"pred_rle: run 0 \(start=5, length=2\) ends at pixel 6, past the 4 pixels") as info:
+    with pytest.raises(InvalidRleError, match=r"pred: run 0 \(start=5, length=2\) ends at pixel 6, past the 4 pixels") as info:
         dice_rle("1 1", "5 2", (2, 2))
     assert info.value.run == 0
-    with pytest.raises(InvalidRleError, match=r"truth_rle: token 1 \('x', character 2\) is not an ASCII decimal integer"):
+    with pytest.raises(InvalidRleError, match=r"truth: token 1 \('x', character 2\) is not an ASCII decimal integer"):
         iou_rle("1 x", "1 1", (2, 2))
-    with pytest.raises(InvalidRleError, match=r"truth_rle: run 1 \(start=1, length=1\) starts before run 0"):
+    with pytest.raises(InvalidRleError, match=r"truth: run 1 \(start=1, length=1\) starts before run 0"):
         dice_rle("3 1 1 1", "", (2, 2))
     with pytest.raises(InvalidRleError, match=r"b\[1\]: odd number of tokens \(3\)") as info:
         iou_matrix(["1 1"], ["", "1 1 2"], shape=(2, 2))

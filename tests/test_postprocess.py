@@ -97,7 +97,7 @@ def test_bad_input_raises_with_what_is_expected():
         remove_small(np.array([[0, 2]], np.uint8), 1)
     with pytest.raises(InvalidMaskError, match=r"mask\[0, 1\] = .*0\.5.*; expected only 0 and 1"):
         fill_holes(np.array([[0, 0.5]]))
-    with pytest.raises(InvalidMaskError, match=r"mask has shape \(4,\) \(1-D\); expected a 2-D mask"):
+    with pytest.raises(InvalidMaskError, match=r"mask has shape=\(4,\) \(1-D\); expected a 2-D mask"):
         largest_component(np.zeros(4))
     with pytest.raises(RlemaskError, match=r"connectivity=6; expected 4 \(edges\) or 8"):
         remove_small(np.zeros((2, 2)), 1, connectivity=6)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from reference import (
     RleReferenceError,
@@ -35,6 +35,12 @@ def _as01(mask) -> np.ndarray:
 # ----------------------------------------------------------------------------------
 
 
+# boundaries pinned (issue 11): runs ending on the last and second-to-last pixel,
+# a one at offset 0, whole words of ones
+@example(mask=np.ones((1, 9), np.uint8), order="C")
+@example(mask=np.array([[1] * 8 + [0]], np.uint8), order="F")
+@example(mask=np.eye(3, dtype=np.uint8)[:, ::-1].copy(), order="C")
+@example(mask=np.pad(np.ones((8, 7), np.uint8), ((0, 0), (0, 1))), order="C")
 @given(mask=rle_masks(), order=ORDERS)
 def test_encode_equals_reference_and_round_trips(mask, order):
     text = encode(mask, order=order)
@@ -85,6 +91,12 @@ def test_decoder_on_strings_the_encoder_never_makes(data, order, strict):
     np.testing.assert_array_equal(decode(text, (h, w), order=order, strict=strict), expected)
 
 
+# boundaries pinned (issue 11): the last pixel, one past it, junk just past '9'
+@example(text="39 2", strict=True)
+@example(text="40 1 ", strict=False)
+@example(text="41 0 1 1", strict=False)
+@example(text="1 2 3:", strict=True)
+@example(text="3 1 1 1", strict=True)
 @given(text=rle_strings(40), strict=st.booleans())
 def test_decode_many_rejects_exactly_what_decode_rejects(text, strict):
     good = "1 2"
@@ -101,6 +113,7 @@ def test_decode_many_rejects_exactly_what_decode_rejects(text, strict):
     assert not batch[2].any()
 
 
+@example(masks=np.array([[[1, 1, 0]], [[1, 1, 0]]], np.uint8), order="C")  # each mask ends 1 short
 @given(masks=rle_mask_batches(), order=ORDERS)
 def test_many_equals_single(masks, order):
     texts = encode_many(masks, order=order)
@@ -122,6 +135,13 @@ def test_runs_and_from_runs_equal_reference(mask, order):
     np.testing.assert_array_equal(from_runs(starts, lengths, mask.shape, order=order), _as01(mask))
 
 
+# bytes just outside '0'..'9' and the whitespace range, and the digit limit (issue 11)
+@example(text="1 2:")
+@example(text="1/ 2")
+@example(text="1 2\x0e")
+@example(text="1\x082")
+@example(text="1 " + "9" * 17)
+@example(text="1 1" + "0" * 17)
 @given(text=rle_strings(60))
 def test_area_equals_reference(text):
     try:

@@ -137,11 +137,35 @@ def _stdout_gone() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (see the module docstring)."""
-    command = ""
+    import warnings
+
+    with warnings.catch_warnings():
+        if not _debug():  # a warning is one line too, without the source line it points at
+            warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from rlemask.commands import one_line
+
+    prog = f"rlemask {_running}" if _running else "rlemask"
+    try:
+        print(f"{prog}: warning: {one_line(f'{category.__name__}: {message}')}", file=file or sys.stderr)
+    except (OSError, ValueError):  # pragma: no cover - stderr closed
+        pass
+
+
+#: the sub-command being run, for warnings
+_running = ""
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    global _running
+    command = _running = ""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        command = getattr(args, "command", None) or ""
+        command = _running = getattr(args, "command", None) or ""
         if getattr(args, "func", None) is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE

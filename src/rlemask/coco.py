@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _convert as _cv
 from rlemask import _kernels as _k
 from rlemask import _kernels_coco as _kc
-from rlemask.errors import InvalidRleError
-from rlemask.rle import _as_mask01, _bad_value, _check_order, _check_shape, _to_array
+from rlemask.errors import InvalidMaskError, InvalidRleError
+from rlemask.rle import _as_mask01, _bad_value, _check_order, _check_shape
 from rlemask.rle import decode as _decode_rle
 from rlemask.rle import encode as _encode_rle
 
@@ -85,7 +86,12 @@ def encode(mask: ArrayLike) -> dict[str, Any] | list[dict[str, Any]]:
     >>> encode(np.zeros((2, 1, 3), bool))
     [{'size': [1, 3], 'counts': b'3'}, {'size': [1, 3], 'counts': b'3'}]
     """
-    arr = _to_array(mask)
+    arr = _cv.as_array(mask)
+    if arr.ndim not in (2, 3):
+        raise InvalidMaskError(
+            f"mask has shape={arr.shape} ({arr.ndim}-D); expected a 2-D mask (height, width) "
+            "or a 3-D stack (n, height, width)"
+        )
     if arr.ndim == 2:
         a = _as_mask01(arr, 2)
         h, w = a.shape
@@ -125,9 +131,8 @@ def encode(mask: ArrayLike) -> dict[str, Any] | list[dict[str, Any]]:
 
 
 def _error(message: str, item: int | None, **fields: Any) -> InvalidRleError:
-    err = InvalidRleError(message, **fields)
-    err.item = item  # index of the failing object in a batch (None for one object)
-    return err
+    """An InvalidRleError with ``item``, the index of the failing object in a batch (None for one)."""
+    return InvalidRleError(message, item=item, **fields)
 
 
 def _size(obj: Any, where: str = "COCO object") -> tuple[int, int]:

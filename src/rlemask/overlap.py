@@ -26,17 +26,20 @@ array([[0.33333333, 0.5       , 0.        ],
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rlemask import _convert as _cv
 from rlemask import _kernels as _k
 from rlemask import _kernels_overlap as _ko
 from rlemask.coco import _compressed, _error, _raise_status, _size, _uncompressed
 from rlemask.errors import InvalidRleError, RlemaskError
-from rlemask.metrics import Empty, _empty_value
-from rlemask.rle import _as_text, _ascii, _check_order, _check_shape, _raise_parse, _texts
+from rlemask.rle import _ascii, _check_order, _check_shape, _raise_parse
+
+if TYPE_CHECKING:
+    from rlemask.metrics import Empty
 
 __all__ = ["dice_rle", "iou_rle", "dice_matrix", "iou_matrix", "area_many"]
 
@@ -49,8 +52,17 @@ _NO_SHAPE = np.int64(1) << 62
 # ----------------------------------------------------------------------------------
 
 
+def _empty_value(empty: Any) -> float:
+    if type(empty) is float and empty == 1.0:  # the default, checked in a few ns
+        return 1.0
+    # imported on use: rlemask.metrics re-exports this module's functions
+    from rlemask.metrics._common import _empty_value as value
+
+    return value(empty)
+
+
 def _data(rle: Any, name: str) -> bytes:
-    text = rle if type(rle) is str else _as_text(rle, name)
+    text = rle if type(rle) is str else _cv.rle_text(rle, name)
     try:
         return text.encode("ascii")
     except UnicodeEncodeError:
@@ -58,21 +70,21 @@ def _data(rle: Any, name: str) -> bytes:
         raise  # pragma: no cover - _ascii raises
 
 
-def _pair(truth_rle: Any, pred_rle: Any, shape: Any, strict: bool) -> tuple[int, int, int]:
+def _pair(truth: Any, pred: Any, shape: Any, strict: bool) -> tuple[int, int, int]:
     """(intersection, |truth|, |pred|) of two Kaggle strings."""
     h, w = _check_shape(shape)
-    t = _data(truth_rle, "truth_rle")
-    p = _data(pred_rle, "pred_rle")
+    t = _data(truth, "truth")
+    p = _data(pred, "pred")
     code, which, idx, off, inter, at, ap = _ko.pair(t, p, h * w, bool(strict))
     if code != _k.OK:
-        data, name = (t, "truth_rle") if which == 1 else (p, "pred_rle")
+        data, name = (t, "truth") if which == 1 else (p, "pred")
         _raise_parse(code, idx, off, data, (h, w), name)
     return inter, at, ap
 
 
 def dice_rle(
-    truth_rle: str | None,
-    pred_rle: str | None,
+    truth: str | None,
+    pred: str | None,
     shape: tuple[int, int],
     *,
     empty: Empty = 1.0,
@@ -85,7 +97,8 @@ def dice_rle(
 
     Parameters
     ----------
-    truth_rle, pred_rle : str, bytes or None
+    truth, pred : str, bytes or None
+        Ground truth and prediction (truth first, as everywhere in rlemask):
         "start length" pairs, starts 1-based, as :func:`rlemask.decode` reads
         them; ``None``, ``""``, NaN and ``pd.NA`` are empty masks.
     shape : (int, int)
@@ -104,7 +117,7 @@ def dice_rle(
     ------
     InvalidRleError
         Where :func:`rlemask.decode` raises, with its messages, naming
-        ``truth_rle`` or ``pred_rle``.
+        ``truth`` or ``pred``.
 
     Examples
     --------
@@ -114,14 +127,14 @@ def dice_rle(
     (1.0, nan)
     """
     e = _empty_value(empty)
-    inter, at, ap = _pair(truth_rle, pred_rle, shape, strict)
+    inter, at, ap = _pair(truth, pred, shape, strict)
     total = at + ap
     return 2.0 * inter / total if total else e
 
 
 def iou_rle(
-    truth_rle: str | None,
-    pred_rle: str | None,
+    truth: str | None,
+    pred: str | None,
     shape: tuple[int, int],
     *,
     empty: Empty = 1.0,
@@ -135,7 +148,7 @@ def iou_rle(
     0.3333333333333333
     """
     e = _empty_value(empty)
-    inter, at, ap = _pair(truth_rle, pred_rle, shape, strict)
+    inter, at, ap = _pair(truth, pred, shape, strict)
     union = at + ap - inter
     return inter / union if union else e
 
@@ -166,13 +179,13 @@ def _is_coco(items: list) -> bool:
 
 
 def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> _Batch:
-    texts = _texts(items)
+    texts = _cv.rle_texts(items, name)
     nitem = len(texts)
     joined = "".join(texts)
     if not joined.isascii():
         for i, t in enumerate(texts):
             if not t.isascii():
-                _ascii(t, f"{name}[{i}]")
+                _ascii(t, f"{name}[{i}]", i)
     data = joined.encode("ascii")
     offsets = np.zeros(nitem + 1, np.int64)
     if nitem:
@@ -184,16 +197,34 @@ def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name
     if bad.size:
         i = int(bad[0])
         code, idx, off = (int(v) for v in status[i])
-        try:
-            _raise_parse(code, idx, off, data[offsets[i] : offsets[i + 1]], shape, f"{name}[{i}]")
-        except InvalidRleError as exc:
-            exc.item = i
-            raise
+        _raise_parse(code, idx, off, data[offsets[i] : offsets[i + 1]], shape, f"{name}[{i}]", item=i)
     return _Batch(bounds, boff, areas, False, [shape] * nitem)
+
+
+def _one_size(items: list) -> tuple[int, int] | None:
+    """The size of every object when all are dicts of one valid size with bytes counts, else None."""
+    try:
+        size = items[0]["size"]
+        if not all(type(o) is dict and o["size"] == size and type(o["counts"]) is bytes for o in items):
+            return None
+        return _size(items[0])
+    except (KeyError, TypeError, IndexError, InvalidRleError):
+        return None
 
 
 def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch:
     nitem = len(items)
+    common = _one_size(items)
+    if common is not None and (shape is None or common == shape):  # the common case, no per-item checks
+        n = common[0] * common[1]
+        raws = [o["counts"] for o in items]
+        offsets = np.zeros(nitem + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, raws), np.int64, nitem), out=offsets[1:])
+        ns = np.full(nitem, n, np.int64)
+        status, bounds, boff, areas = _ko.bounds_coco(np.frombuffer(b"".join(raws), np.uint8), offsets, ns)
+        if status[:, 0].any():
+            _raise_status(status, raws, [common] * nitem, True, name)
+        return _Batch(bounds, boff, areas, True, [common] * nitem)
     shapes = [_size(o, f"{name}[{i}]:") for i, o in enumerate(items)]
     if shape is not None:
         for i, s in enumerate(shapes):
@@ -289,16 +320,14 @@ def _pair_batches(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple
     return ba, bb
 
 
-def _matrix(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _matrix(a: Any, b: Any, shape: Any, order: str, strict: bool, dice: bool, empty: float) -> np.ndarray:
     ba, bb = _pair_batches(a, b, shape, order, strict)
-    inter = _ko.intersections(ba.bounds, ba.boff, bb.bounds, bb.boff)
-    return inter, ba.areas, bb.areas
-
-
-def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
-    out = np.full(num.shape, empty, np.float64)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
+    size = next((s for s in ba.shapes + bb.shapes if s is not None), (0, 0))
+    # pixels of one line of the format: a row (Kaggle, C order) or a column (COCO, F order)
+    line = size[0] if (ba.coco or bb.coco or order == "F") else size[1]
+    xa = _ko.boxes(ba.bounds, ba.boff, line)
+    xb = _ko.boxes(bb.bounds, bb.boff, line)
+    return _ko.scores(ba.bounds, ba.boff, xa, ba.areas, bb.bounds, bb.boff, xb, bb.areas, dice, empty)
 
 
 def iou_matrix(
@@ -350,10 +379,7 @@ def iou_matrix(
     array([[0.33333333],
            [0.33333333]])
     """
-    e = _empty_value(empty)
-    inter, aa, ab = _matrix(a, b, shape, order, strict)
-    union = aa[:, None] + ab[None, :] - inter
-    return _ratio(inter.astype(np.float64), union.astype(np.float64), e)
+    return _matrix(a, b, shape, order, strict, False, _empty_value(empty))
 
 
 def dice_matrix(
@@ -373,10 +399,7 @@ def dice_matrix(
     array([[0.5, 0. ],
            [0. , 1. ]])
     """
-    e = _empty_value(empty)
-    inter, aa, ab = _matrix(a, b, shape, order, strict)
-    total = aa[:, None] + ab[None, :]
-    return _ratio(2.0 * inter, total.astype(np.float64), e)
+    return _matrix(a, b, shape, order, strict, True, _empty_value(empty))
 
 
 def area_many(rles: Any, *, shape: tuple[int, int] | None = None, strict: bool = True) -> NDArray[np.int64]:
@@ -433,6 +456,4 @@ def _renamed(exc: InvalidRleError, index: list[int]) -> InvalidRleError:
     i = exc.item
     j = index[i]
     msg = str(exc).replace(f"rles[{i}]", f"rles[{j}]", 1)
-    new = InvalidRleError(msg, token=exc.token, run=exc.run, offset=exc.offset)
-    new.item = j
-    return new
+    return InvalidRleError(msg, token=exc.token, run=exc.run, offset=exc.offset, item=j, reason=exc.reason)

@@ -29,20 +29,21 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _convert as _cv
 from rlemask import _kernels_postprocess as _kp
 from rlemask.errors import InvalidMaskError, RlemaskError
-from rlemask.rle import _as_mask01, _check_shape, _is_int, _to_array
+from rlemask.rle import _as_mask01, _check_shape, _is_int
 
 __all__ = ["remove_small", "largest_component", "fill_holes", "resize"]
 
 
 def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
     """A C-contiguous uint8 ``(n, h, w)`` stack of checked 0/1 values, and whether the input was 2-D."""
-    a = _to_array(mask)
+    a = _cv.as_array(mask)
     if a.ndim not in (2, 3):
         raise InvalidMaskError(
-            f"mask has shape {a.shape} ({a.ndim}-D); expected a 2-D mask (height, width) "
-            "or a batch (n, height, width)"
+            f"mask has shape={a.shape} ({a.ndim}-D); expected a 2-D mask (height, width) "
+            "or a 3-D stack (n, height, width)"
         )
     single = a.ndim == 2
     a = _as_mask01(a, a.ndim)

@@ -331,8 +331,6 @@ def _one_format(args: argparse.Namespace) -> str:
 
 
 def _decode_one(args: argparse.Namespace, text: str) -> int:
-    import numpy as np
-
     from rlemask._io import open_output
     from rlemask.errors import RlemaskError
     from rlemask.rle import decode

@@ -62,8 +62,9 @@ from rlemask.metrics._distance import hausdorff
 from rlemask.metrics._pixel import dice, iou
 from rlemask.metrics._runs import dice_rle
 
-# Run-length overlap metrics (iou_matrix, dice_matrix) come from their own
-# module and are re-exported here, next to dice_rle.
+# Run-length overlap metrics live in rlemask.overlap (which imports this package);
+# they are re-exported here lazily, next to dice_rle.
+_OVERLAP = ("iou_matrix", "dice_matrix", "iou_rle", "area_many")
 
 __all__ = [
     "Empty",
@@ -79,10 +80,17 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # the competition score needs pandas (through rlemask.uwmgi): loaded on first use,
     # so ``from rlemask.metrics import dice`` stays light
-    if name in ("uwmgi_score", "ScoreReport"):
-        from rlemask.metrics import _competition
+    if name in ("iou_matrix", "dice_matrix", "iou_rle", "area_many"):  # rlemask.overlap (loaded on use)
+        from rlemask import overlap
 
-        value = getattr(_competition, name)
+        value = getattr(overlap, name)
+        globals()[name] = value
+        return value
+    if name in ("uwmgi_score", "ScoreReport") or name in _OVERLAP:
+        import importlib
+
+        module = importlib.import_module("rlemask.overlap" if name in _OVERLAP else "rlemask.metrics._competition")
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'rlemask.metrics' has no attribute {name!r}")

@@ -2,53 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from rlemask.metrics._common import Empty, _empty_value, _renamed
+from rlemask.metrics._common import Empty, _renamed
 
 __all__ = ["dice_rle"]
-
-
-def _parse_intervals(rle: Any, n_pixels: int, shape: tuple[int, int], name: str, strict: bool):
-    """Sorted, disjoint half-open 0-based pixel intervals of a Kaggle RLE string.
-
-    Parsing and validation are the codec's own (:func:`rlemask.rle.decode`):
-    the same inputs are accepted (str, bytes, None/NaN/pd.NA for an empty
-    mask) and the same ones raise, with the codec's messages.
-    """
-    from rlemask import _kernels as _k
-    from rlemask import _kernels_metrics as K
-    from rlemask._convert import rle_text
-    from rlemask.rle import _ascii, _raise_parse
-
-    text = rle_text(rle, name)
-    if not text:
-        e = np.zeros(0, np.int64)
-        return e, e.copy()
-    try:
-        data = text.encode("ascii")
-    except UnicodeEncodeError:
-        _ascii(text, name)
-        raise  # pragma: no cover - _ascii raises
-    code, idx, off, pairs = _k.parse(np.frombuffer(data, np.uint8))
-    if code != _k.OK:
-        _raise_parse(code, idx, off, data, shape, name)
-    code, r = _k._validate(pairs, 0, idx // 2, n_pixels, bool(strict))
-    if code != _k.OK:
-        _raise_parse(code, r, 0, data, shape, name)
-    starts = pairs[0::2] - 1
-    ends = starts + pairs[1::2]
-    keep = ends > starts
-    if not keep.all():
-        starts, ends = starts[keep], ends[keep]
-    if starts.size > 1:
-        if not strict:
-            order = np.argsort(starts, kind="stable")
-            starts, ends = starts[order], ends[order]
-        starts, ends = K.merge_runs(np.ascontiguousarray(starts), np.ascontiguousarray(ends))
-    return starts, ends
 
 
 @_renamed(truth_rle="truth", pred_rle="pred")
@@ -63,7 +19,8 @@ def dice_rle(
     """Dice of two masks given as Kaggle run-length strings, without building the masks.
 
     The runs are parsed into sorted pixel intervals and intersected by a
-    merge walk, so the cost is proportional to the number of runs, not pixels.
+    merge walk, so the cost is proportional to the number of runs, not pixels
+    (:func:`rlemask.overlap.dice_rle`: one compiled call for the pair).
     ``dice_rle(t, p, shape) == float(dice(decode(t, shape), decode(p, shape)))``.
 
     Parameters
@@ -101,18 +58,6 @@ def dice_rle(
     >>> dice_rle("", None, (4, 4)), dice_rle("", None, (4, 4), empty="skip")
     (1.0, nan)
     """
-    from rlemask import _kernels_metrics as K
-    from rlemask.rle import _check_shape
+    from rlemask.overlap import dice_rle as one_kernel_call
 
-    e = _empty_value(empty)
-    h, w = _check_shape(shape)
-    n = h * w
-    ts, te = _parse_intervals(truth, n, (h, w), "truth", strict)
-    ps, pe = _parse_intervals(pred, n, (h, w), "pred", strict)
-    area = int((pe - ps).sum() + (te - ts).sum())
-    if area == 0:
-        return e
-    inter = int(K.intersect_runs(ps, pe, ts, te))
-    return 2.0 * inter / area
-
-
+    return one_kernel_call(truth, pred, shape, empty=empty, strict=strict)

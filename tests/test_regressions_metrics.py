@@ -1,0 +1,158 @@
+"""Fixed regression cases for the metrics, from mutation testing (issue 11).
+
+A stray value 2 in the unaligned head or tail bytes of a row (the counting
+kernel reads whole 8-byte words in the middle, single bytes at the ends),
+non-0/1 values such as 1.5 or 256 without torch, and reports where a whole
+class or a whole scan is skipped under ``empty="skip"`` (NaN, never 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from reference import metric_uwmgi_score
+
+from rlemask import InvalidMaskError, dice, encode, iou, uwmgi_score
+
+CLASSES = ("large_bowel", "small_bowel", "stomach")
+
+
+def _unaligned(shape):
+    """A zeroed uint8 array of ``shape`` whose data starts one byte past an 8-byte boundary."""
+    n = int(np.prod(shape))
+    base = np.zeros(n + 16, np.uint8)
+    skip = (-base.ctypes.data) % 8 + 1
+    return base[skip : skip + n].reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7), (2, 3, 3), (1, 1, 9), (4, 2, 12)])
+@pytest.mark.parametrize("aligned", [True, False])
+def test_a_stray_2_anywhere_in_a_row_is_found(shape, aligned):
+    """Kills ``count_rows``: ``o_byte > 1 -> o_byte > 2`` / ``>= 2`` misses, the head and
+    tail loops' bounds (``head_end``, ``tail_start``) and the word flag ``_HIGH7``."""
+    make = (lambda: np.zeros(shape, np.uint8)) if aligned else (lambda: _unaligned(shape))
+    zeros = make()
+    ones = make()
+    ones[...] = 1
+    for flat in range(int(np.prod(shape))):
+        index = np.unravel_index(flat, shape)
+        for value, background, other in ((2, 0, zeros), (2, 0, ones), (2, 1, ones), (3, 0, zeros), (255, 1, zeros)):
+            # on zeros against zeros, the OR of the row's bytes is exactly the stray value
+            bad = make()
+            bad[...] = background
+            bad[index] = value
+            for args in ((bad, other), (other, bad)):
+                with pytest.raises(InvalidMaskError, match=rf"\b{value}\b"):
+                    dice(*args)
+                with pytest.raises(InvalidMaskError, match=rf"\b{value}\b"):
+                    iou(*args)
+
+
+@pytest.mark.parametrize(
+    "values, dtype",
+    [([0, 1.5], np.float64), ([0, 256], np.int16), ([256, 1], np.uint16), ([0, -1], np.int8),
+     ([1, np.nan], np.float32), ([0, 0.5], np.float16)],
+)
+def test_values_other_than_0_and_1_without_torch(values, dtype):
+    """256 must not wrap to 0 and 1.5 must not truncate to 1 (a cast before the check)."""
+    bad = np.array([values, [0, 1]], dtype=dtype)
+    good = np.array([[0, 1], [0, 1]], dtype=np.uint8)
+    for args in ((bad, good), (good, bad)):
+        with pytest.raises(InvalidMaskError, match="0/1"):
+            dice(*args)
+        with pytest.raises(InvalidMaskError, match="0/1"):
+            iou(*args)
+
+
+def test_counts_near_row_ends_are_exact():
+    """Rows of 1 to 20 pixels, every single-pixel overlap: head/tail bytes counted once."""
+    for width in range(1, 21):
+        for k in range(width):
+            a = np.zeros((3, 1, width), np.uint8)
+            b = np.zeros((3, 1, width), np.uint8)
+            a[1, 0, k] = 1
+            b[1, 0, k] = 1
+            b[1, 0, (k + 1) % width] = 1
+            expected = 1.0 if width == 1 else 2 / 3
+            np.testing.assert_allclose(dice(a, b), [1.0, expected, 1.0])
+
+
+# ----------------------------------------------------------------------------------
+# reports: everything skipped in a class or a scan
+# ----------------------------------------------------------------------------------
+
+
+def _tables():
+    """Scan case1_day0 (3 slices): large bowel in both, small bowel never, stomach missed
+    on slice 2. Scan case2_day0 (2 slices): nothing at all."""
+    shape = (6, 6)
+    lb = np.zeros(shape, np.uint8)
+    lb[1:3, 1:4] = 1
+    lb_pred = np.zeros(shape, np.uint8)
+    lb_pred[1:3, 2:5] = 1
+    st = np.zeros(shape, np.uint8)
+    st[4:6, 0:2] = 1
+    truth, pred = [], {}
+    for s in (1, 2, 3):
+        i = f"case1_day0_slice_{s:04d}"
+        truth.append({"id": i, "height": 6, "width": 6, "large_bowel": encode(lb), "small_bowel": "",
+                      "stomach": encode(st) if s == 2 else ""})
+        pred[i] = {"large_bowel": encode(lb_pred), "small_bowel": "", "stomach": ""}
+    for s in (1, 2):
+        i = f"case2_day0_slice_{s:04d}"
+        truth.append({"id": i, "height": 6, "width": 6, "large_bowel": "", "small_bowel": "", "stomach": ""})
+        pred[i] = {"large_bowel": "", "small_bowel": "", "stomach": ""}
+    pred_frame = pd.DataFrame([{"id": i, **v} for i, v in pred.items()])
+    return truth, pred, pd.DataFrame(truth), pred_frame
+
+
+def test_all_skipped_class_and_scan_are_nan_not_zero():
+    """Kills ``_nanmean``'s NaN for an all-NaN input (``0.0`` instead) and the
+    ``empty="skip"`` Hausdorff of two empty volumes."""
+    truth_rows, pred_rows, truth, pred = _tables()
+    report = uwmgi_score(truth, pred, empty="skip")
+    per_class = report.per_class.set_index("class")
+    assert math.isnan(per_class.loc["small_bowel", "dice"])
+    assert math.isnan(per_class.loc["small_bowel", "hausdorff"])
+    assert math.isnan(per_class.loc["small_bowel", "score"])
+    # stomach: one scored row (slice 2, missed: Dice 0), the rest skipped
+    assert per_class.loc["stomach", "dice"] == 0.0
+    assert per_class.loc["stomach", "hausdorff"] == 1.0
+    scan2 = report.per_scan[report.per_scan["case_day"] == "case2_day0"]
+    assert len(scan2) == 3
+    assert scan2["dice"].isna().all() and scan2["hausdorff"].isna().all() and scan2["score"].isna().all()
+    scan1_sb = report.per_scan[(report.per_scan["case_day"] == "case1_day0") & (report.per_scan["class"] == "small_bowel")]
+    assert scan1_sb["dice"].isna().all() and scan1_sb["hausdorff"].isna().all()
+    # the means leave the skipped rows out: only large bowel (3 rows) and stomach (1 row) count
+    score, mean_dice, mean_hd = metric_uwmgi_score(truth_rows, pred_rows, CLASSES, empty="skip")
+    assert report.dice == pytest.approx(mean_dice) and report.hausdorff == pytest.approx(mean_hd)
+    assert report.score == pytest.approx(score)
+    summary = report.summary.iloc[0]
+    assert summary["dice_rows"] == 4 and summary["hausdorff_rows"] == 2
+    data = report.to_dict()
+    rows = {r["class"]: r for r in data["per_class"]}
+    assert rows["small_bowel"]["dice"] is None and rows["small_bowel"]["hausdorff"] is None
+
+
+@pytest.mark.parametrize("empty, dice_value, hd_value", [(1.0, 1.0, 0.0), (0.0, 0.0, 1.0)])
+def test_all_empty_class_and_scan_score_the_convention(empty, dice_value, hd_value):
+    truth_rows, pred_rows, truth, pred = _tables()
+    report = uwmgi_score(truth, pred, empty=empty)
+    per_class = report.per_class.set_index("class")
+    assert per_class.loc["small_bowel", "dice"] == dice_value
+    assert per_class.loc["small_bowel", "hausdorff"] == hd_value
+    scan2 = report.per_scan[report.per_scan["case_day"] == "case2_day0"]
+    assert (scan2["dice"] == dice_value).all() and (scan2["hausdorff"] == hd_value).all()
+    score, mean_dice, mean_hd = metric_uwmgi_score(truth_rows, pred_rows, CLASSES, empty=empty)
+    assert (report.score, report.dice, report.hausdorff) == pytest.approx((score, mean_dice, mean_hd))
+
+
+def test_everything_skipped_is_nan():
+    truth = pd.DataFrame({"id": ["case3_day1_slice_0001"], "height": [4], "width": [4],
+                          "large_bowel": [""], "small_bowel": [None], "stomach": [""]})
+    report = uwmgi_score(truth, truth.copy(), empty="skip")
+    assert math.isnan(report.dice) and math.isnan(report.hausdorff) and math.isnan(report.score)
+    assert report.summary.iloc[0]["dice_rows"] == 0
