@@ -55,6 +55,15 @@ def test_a_short_decode_imports_no_numba(tmp_path):
     np.testing.assert_array_equal(np.load(out), [[1, 1], [1, 0]])
 
 
+def test_a_process_that_keeps_decoding_gets_the_kernel():
+    code = (
+        "import sys\nfrom rlemask import rle\n"
+        "for i in range(40):\n    assert rle.decode('2 1', (1, 3)).tolist() == [[0, 1, 0]]\n"
+        "print('rlemask._kernels' in sys.modules)\n"
+    )
+    assert _run(code).strip() == "True"
+
+
 def test_a_bad_short_string_gives_the_kernel_message_without_numba():
     code = (
         "import sys\nfrom rlemask import rle\n"

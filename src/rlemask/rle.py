@@ -80,8 +80,10 @@ _scratch = threading.local()
 # batches with fewer pixels run on the calling thread (starting threads costs more)
 _PARALLEL_PIXELS = 1 << 20
 # decode: strings up to this many bytes are decoded in pure Python while the kernels
-# are not loaded yet (a CLI call on one string then never imports numba)
+# are not loaded yet, for the first _py_calls_left calls of a process (a CLI call on
+# one string then never imports numba; a process that keeps decoding gets the kernel)
 _PY_BYTES = 4096
+_py_calls_left = 16
 # how to fix a mask of 0/255 values, in every bad-value message of the codec
 _HINT = "; for 0/255 or other non-zero foreground values pass nonzero=True"
 
@@ -591,7 +593,9 @@ def decode(
         if flat is None:
             target = out
             res, flat = _alloc(None, h, w, order)
-    if len(data) <= _PY_BYTES and "rlemask._kernels" not in sys.modules:
+    global _py_calls_left
+    if len(data) <= _PY_BYTES and _py_calls_left > 0 and "rlemask._kernels" not in sys.modules:
+        _py_calls_left -= 1  # a process that keeps decoding loads the kernel after a few calls
         code, idx, off = _decode_py(data, flat, bool(strict))
     else:
         code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict))
