@@ -5,6 +5,7 @@ Usage::
     python benchmarks/baselines.py                     # the demo's data (seed 0) and fold 0
     python benchmarks/baselines.py --model             # also run `rlemask demo` and score its model
     python benchmarks/baselines.py --demo-out DIR      # score an existing demo output (DIR/submission.csv)
+    python benchmarks/baselines.py --model --demo-out DIR   # run the demo into DIR, then score it
     python benchmarks/baselines.py --data ROOT         # any UWMGI folder (train.csv + train/)
 
 Every prediction is scored on the validation fold with ``rlemask.metrics.uwmgi_score``
@@ -228,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         demo_out = args.demo_out
         demo_seconds = None
-        if args.model and demo_out is None:
-            demo_out = Path(tmp) / "demo"
+        if args.model:  # run the demo (into --demo-out when given)
+            demo_out = demo_out or Path(tmp) / "demo"
             demo_seconds = run_demo(demo_out, args.seed, args.fold, args.demo_args.split())
         root = args.data
         if root is None:

@@ -38,21 +38,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rle import machine, uwmgi_like_masks  # noqa: E402
+from rle import coco_like, machine, uwmgi_like_masks  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "uwmgi-real"
-
-
-def coco_like_masks(n: int, seed: int = 0, side: int = 1024) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side]
-    out = np.zeros((n, side, side), np.uint8)
-    for i in range(n):
-        for _ in range(rng.integers(1, 5)):
-            cy, cx = rng.uniform(0, side, 2)
-            r = rng.uniform(20, side / 4)
-            out[i] |= ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.uint8)
-    return out
 
 
 def real_masks(limit: int) -> list[np.ndarray]:
@@ -220,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         workload("uwmgi-real predicted strings", real_masks(args.n), args.repeat, post=False)
     else:
         print(f"\n(uwmgi-real skipped: {REAL} not found)")
-    workload("coco-like 1024 x 1024", list(coco_like_masks(args.n_coco)), args.repeat, post=False)
+    workload("coco-like 1024 x 1024", list(coco_like(args.n_coco)), args.repeat, post=False)
     return 0
 
 

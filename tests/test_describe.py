@@ -179,3 +179,17 @@ def test_real_index_and_predictions(real_data: Path, tmp_path: Path) -> None:
     assert set(map(tuple, t["sizes"][["height", "width"]].to_numpy().tolist())) == {(266, 266), (310, 360)}
     stats = eda.write_report(s, tmp_path / "r", figures=False)
     assert stats["overview"]["segmented rows"] == 346 + 302 + 162
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"id,class,segmentation\ncase1_day0_slice_0001,large_bowel,\ncase1_day0_slice_0001,stomach,1 2,x,y\n",
+     "Expected 3 fields in line 3, saw 5"),
+    (b"id,class,segmentation\ncase1_day0_slice_0001,large_bowel,1 2,extra,more\n", "unknown class 'extra'"),
+    (b"", "cannot read"),
+    (b"\xff\xfe\x00binary", "cannot read"),
+])
+def test_unreadable_csv_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, content: bytes, fragment: str) -> None:
+    (tmp_path / "t.csv").write_bytes(content)
+    assert main(["describe", str(tmp_path / "t.csv"), "-o", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err

@@ -180,9 +180,9 @@ def test_errors():
     for shuffle in (None, 1, "yes", 0.0):  # as scikit-learn: a TypeError, not a ValueError
         with pytest.raises(TypeError, match=r"shuffle must be True or False, found shuffle="):
             MultilabelStratifiedGroupKFold(3, shuffle=shuffle)
-    with pytest.raises(FoldError, match="n_init must be a positive integer, found n_init=0"):
-        MultilabelStratifiedGroupKFold(3, n_init=0)
-    with pytest.raises(FoldError, match="max_passes must be a positive integer, found max_passes=1.5"):
+    with pytest.raises(FoldError, match="n_init must be a non-negative integer, found n_init=-1"):
+        MultilabelStratifiedGroupKFold(3, n_init=-1)
+    with pytest.raises(FoldError, match="max_passes must be a non-negative integer, found max_passes=1.5"):
         MultilabelStratifiedGroupKFold(3, max_passes=1.5)
     with pytest.raises(FoldError, match=r"y must hold class labels or 0/1 values: found 0.5 at sample 1"):
         list(cv.split(None, np.array([0, 0.5, 1, 1, 0, 0]), groups))
@@ -910,3 +910,36 @@ def test_positive_matrix_follows_the_empty_cell_rule():
     with pytest.raises(InvalidRleError, match=r"column 'small_bowel' row 1: 7 of type int is not a run-length string") as err:
         positive_matrix(bad)
     assert err.value.item == 1
+
+
+def test_size_window_matches_brute_force():
+    """The allowed size changes of a move/swap between two folds, against trying every change."""
+    from rlemask.folds import _size_window, _size_windows
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 5, 7):
+        A, B = np.triu_indices(k, 1)
+        for _ in range(60):
+            s_max = float(rng.integers(1, 10))
+            n = rng.integers(0, 20, (3, k)).astype(float)
+            lo, hi = _size_windows(n, A, B, s_max)
+            for r in range(3):
+                if np.ptp(n[r]) > s_max:
+                    continue  # the search only ever starts from sizes within s_max
+                for p, (a, b) in enumerate(zip(A.tolist(), B.tolist())):
+                    assert _size_window(n[r], a, b, s_max) == pytest.approx((lo[r, p], hi[r, p]))
+                    for t in range(-25, 26):
+                        m = n[r].copy()
+                        m[a] += t
+                        m[b] -= t
+                        assert (np.ptp(m) <= s_max) == (lo[r, p] <= t <= hi[r, p]), (n[r], a, b, t)
+
+
+def test_singletons_two_folds_regression():
+    """Found by hypothesis: a move from the smaller of two folds once left them 3 apart."""
+    rng = np.random.default_rng(6241964)
+    n_groups = int(rng.integers(2, 40))
+    groups = np.repeat(rng.permutation(n_groups), rng.integers(1, 2, n_groups))
+    y = (rng.random((groups.size, 3)) < rng.uniform(0, 1, 3)).astype(int)
+    fold = MultilabelStratifiedGroupKFold(2).fold_labels(None, y, groups)
+    assert np.ptp(np.bincount(fold)) <= 1

@@ -37,20 +37,9 @@ from numba.extending import intrinsic
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
 
-OK = 0
-E_ODD = 1
-E_TOKEN = 2
-E_BIG = 3
-E_START = 4
-E_END = 5
-E_ORDER = 6
-E_NEG = 7
-E_VALUE = 8
-E_SPACE = 9
+from rlemask._codes import BIG as _BIG
+from rlemask._codes import E_BIG, E_END, E_NEG, E_ODD, E_ORDER, E_SPACE, E_START, E_TOKEN, E_VALUE, OK  # noqa: F401
 
-# a token whose value reaches this before one more digit is "too large": it keeps
-# every start + length far below the int64 limit
-_BIG = 10**16
 _ONES = np.uint64(0x0101010101010101)
 _HIGH = np.uint64(0xFEFEFEFEFEFEFEFE)
 _ZERO64 = np.uint64(0)

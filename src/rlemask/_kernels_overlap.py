@@ -22,17 +22,18 @@ def _to_bounds(pairs, p0, nrun, bounds, b0, strict):
     """Kaggle (1-based start, length) pairs -> sorted disjoint ``bounds[b0:]``;
     return (number of values written, area). Zero-length runs vanish; with
     ``strict=False`` the runs are sorted and overlapping ones merged."""
-    if not strict and nrun > 1:
+    sort = not strict and nrun > 1
+    if sort:
         starts = np.empty(nrun, np.int64)
         for r in range(nrun):
             starts[r] = pairs[p0 + 2 * r]
         order = np.argsort(starts, kind="mergesort")
     else:
-        order = np.arange(nrun)
+        order = np.empty(0, np.int64)  # sorted already: no permutation
     k = b0
     area = 0
     for q in range(nrun):
-        r = order[q]
+        r = order[q] if sort else q
         s = pairs[p0 + 2 * r] - 1
         e = s + pairs[p0 + 2 * r + 1]
         if e <= s:
@@ -181,21 +182,31 @@ def boxes(bounds, boff, line):
 
 
 @njit(cache=True, nogil=True)
-def intersections(b1, o1, x1, b2, o2, x2):
-    """``(N, M)`` int64 matrix of pixels shared by every item of two batches
-    (``x1``, ``x2``: their :func:`boxes`; pairs whose boxes miss are 0 at once)."""
+def scores(b1, o1, x1, a1, b2, o2, x2, a2, dice, empty):
+    """``(N, M)`` float64 IoU (or Dice when ``dice``) of every item of two batches.
+
+    ``x1``, ``x2`` are their :func:`boxes` (pairs whose boxes miss share no
+    pixel), ``a1``, ``a2`` their areas; two empty masks score ``empty``.
+    """
     n1 = o1.size - 1
     n2 = o2.size - 1
-    out = np.zeros((n1, n2), np.int64)
+    out = np.empty((n1, n2), np.float64)
     for i in range(n1):
         lo1 = o1[i]
         hi1 = o1[i + 1]
-        if lo1 == hi1:
-            continue
         for j in range(n2):
-            if x1[i, 0] > x2[j, 1] or x2[j, 0] > x1[i, 1] or x1[i, 2] > x2[j, 3] or x2[j, 2] > x1[i, 3]:
-                continue
-            out[i, j] = _intersect(b1, lo1, hi1, b2, o2[j], o2[j + 1])
+            inter = 0
+            if lo1 < hi1 and not (
+                x1[i, 0] > x2[j, 1] or x2[j, 0] > x1[i, 1] or x1[i, 2] > x2[j, 3] or x2[j, 2] > x1[i, 3]
+            ):
+                inter = _intersect(b1, lo1, hi1, b2, o2[j], o2[j + 1])
+            total = a1[i] + a2[j]
+            if total == 0:
+                out[i, j] = empty
+            elif dice:
+                out[i, j] = 2.0 * inter / total
+            else:
+                out[i, j] = inter / (total - inter)
     return out
 
 
@@ -220,9 +231,11 @@ def pair(buf1, buf2, n, strict):
     error ``which`` is 1 or 2 (the failing string) and (code, index, offset)
     locate it.
     """
-    p = np.empty((max(len(buf1), len(buf2)) + 1) // 2, np.int64)
-    b1 = np.empty(p.size + 2, np.int64)
-    b2 = np.empty(p.size + 2, np.int64)
+    size = (max(len(buf1), len(buf2)) + 1) // 2
+    work = np.empty(3 * size + 4, np.int64)  # one allocation: pairs, then both interval lists
+    p = work[:size]
+    b1 = work[size : 2 * size + 2]
+    b2 = work[2 * size + 2 :]
     code, idx, off, k1, a1 = _one(buf1, n, strict, p, b1)
     if code != OK:
         return code, 1, idx, off, 0, 0, 0

@@ -56,6 +56,15 @@ class Survey:
     bad: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _read_csv(path: Any, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` with parser and encoding errors as one :class:`LayoutError` line."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise LayoutError(f"cannot read {str(path)!r} as CSV: {detail}") from exc
+
+
 def _read_images(images: Any) -> pd.DataFrame:
     """An image table from a folder (scanned) or a CSV / DataFrame with id, height, width."""
     if isinstance(images, pd.DataFrame):
@@ -63,10 +72,9 @@ def _read_images(images: Any) -> pd.DataFrame:
     elif Path(images).is_dir():
         return uwmgi.scan(images)
     else:
-        try:
-            table = pd.read_csv(images)
-        except FileNotFoundError as exc:
-            raise LayoutError(f"images={str(images)!r} is neither a folder nor a CSV file") from exc
+        if not Path(images).is_file():
+            raise LayoutError(f"images={str(images)!r} is neither a folder nor a CSV file")
+        table = _read_csv(images)
     missing = [c for c in ("id", "height", "width") if c not in table.columns]
     if missing:
         raise LayoutError(f"image table {images if not isinstance(images, pd.DataFrame) else ''!s} "
@@ -118,7 +126,7 @@ def survey(
         else:
             root = None
         where = str(path)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = _read_csv(path, dtype=str, keep_default_na=False)
     labels = uwmgi.read_labels(frame, classes=classes)
     bad: list[tuple[str, str]] = []
     keep = np.ones(len(labels), bool)

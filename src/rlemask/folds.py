@@ -112,9 +112,10 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
     n_init : int, default 4
         Runs of greedy placement + local improvement from different visiting
         orders (the first largest-first, the others with noise); the
-        partition of lowest cost is kept.
+        partition of lowest cost is kept. 0 is one run, like 1.
     max_passes : int, default 50
-        Upper bound on the passes of the local improvement step.
+        Upper bound on the passes of the local improvement step (0: greedy
+        placement only).
 
     Notes
     -----
@@ -166,8 +167,8 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
                 "leave random_state=None or set shuffle=True"
             )
         for name, value in (("n_init", n_init), ("max_passes", max_passes)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise FoldError(f"{name} must be a positive integer, found {name}={value!r}")
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise FoldError(f"{name} must be a non-negative integer, found {name}={value!r}")
         self.n_splits = int(n_splits)
         self.shuffle = bool(shuffle)
         self.random_state = random_state
@@ -576,7 +577,7 @@ def _size_windows(n, A, B, s_max: float):
     o_max = np.where(others, n[:, None, :], -np.inf).max(axis=2)
     na, nb = n[:, A], n[:, B]
     with np.errstate(invalid="ignore"):
-        lo = np.maximum.reduce([(na - nb - s_max) / 2, o_max - s_max - na, nb - s_max - o_min])
+        lo = np.maximum.reduce([(nb - na - s_max) / 2, o_max - s_max - na, nb - s_max - o_min])
         hi = np.minimum.reduce([(s_max - na + nb) / 2, s_max + o_min - na, nb - o_max + s_max])
     return lo - 1e-9, hi + 1e-9
 
@@ -584,7 +585,7 @@ def _size_windows(n, A, B, s_max: float):
 def _size_window(n, a: int, b: int, s_max: float) -> tuple[float, float]:
     """The changes ``t`` of fold a's size (fold b: ``-t``) that keep all sizes within ``s_max``."""
     n = n.tolist()
-    lo = (n[a] - n[b] - s_max) / 2
+    lo = (n[b] - n[a] - s_max) / 2
     hi = (s_max - n[a] + n[b]) / 2
     others = [v for k, v in enumerate(n) if k != a and k != b]
     if others:

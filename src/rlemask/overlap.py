@@ -53,6 +53,8 @@ _NO_SHAPE = np.int64(1) << 62
 
 
 def _empty_value(empty: Any) -> float:
+    if type(empty) is float and empty == 1.0:  # the default, checked in a few ns
+        return 1.0
     # imported on use: rlemask.metrics re-exports this module's functions
     from rlemask.metrics._common import _empty_value as value
 
@@ -318,21 +320,14 @@ def _pair_batches(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple
     return ba, bb
 
 
-def _matrix(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _matrix(a: Any, b: Any, shape: Any, order: str, strict: bool, dice: bool, empty: float) -> np.ndarray:
     ba, bb = _pair_batches(a, b, shape, order, strict)
     size = next((s for s in ba.shapes + bb.shapes if s is not None), (0, 0))
     # pixels of one line of the format: a row (Kaggle, C order) or a column (COCO, F order)
     line = size[0] if (ba.coco or bb.coco or order == "F") else size[1]
-    inter = _ko.intersections(
-        ba.bounds, ba.boff, _ko.boxes(ba.bounds, ba.boff, line), bb.bounds, bb.boff, _ko.boxes(bb.bounds, bb.boff, line)
-    )
-    return inter, ba.areas, bb.areas
-
-
-def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
-    out = np.full(num.shape, empty, np.float64)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
+    xa = _ko.boxes(ba.bounds, ba.boff, line)
+    xb = _ko.boxes(bb.bounds, bb.boff, line)
+    return _ko.scores(ba.bounds, ba.boff, xa, ba.areas, bb.bounds, bb.boff, xb, bb.areas, dice, empty)
 
 
 def iou_matrix(
@@ -384,10 +379,7 @@ def iou_matrix(
     array([[0.33333333],
            [0.33333333]])
     """
-    e = _empty_value(empty)
-    inter, aa, ab = _matrix(a, b, shape, order, strict)
-    union = aa[:, None] + ab[None, :] - inter
-    return _ratio(inter.astype(np.float64), union.astype(np.float64), e)
+    return _matrix(a, b, shape, order, strict, False, _empty_value(empty))
 
 
 def dice_matrix(
@@ -407,10 +399,7 @@ def dice_matrix(
     array([[0.5, 0. ],
            [0. , 1. ]])
     """
-    e = _empty_value(empty)
-    inter, aa, ab = _matrix(a, b, shape, order, strict)
-    total = aa[:, None] + ab[None, :]
-    return _ratio(2.0 * inter, total.astype(np.float64), e)
+    return _matrix(a, b, shape, order, strict, True, _empty_value(empty))
 
 
 def area_many(rles: Any, *, shape: tuple[int, int] | None = None, strict: bool = True) -> NDArray[np.int64]:

@@ -54,28 +54,103 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+import re
+import sys
+
 import numpy as np
-from numba import get_num_threads
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _codes as _c
 from rlemask import _convert as _cv
-from rlemask import _kernels as _k
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 
 __all__ = ["encode", "decode", "encode_many", "decode_many", "area", "runs", "from_runs"]
 
 # encode_many: masks per kernel call, and bytes of text kept per mask before the
-# (rare) second pass for masks with long encodings
+# (rare) second pass for masks with long encodings. The slot grows with the mask
+# (1 byte per 32 pixels, at most _SCRATCH) so that large masks (1024x1024: ~30 KB
+# of text) fit at the first pass; the chunk shrinks so slots stay near _SLOTS_BYTES.
 _CHUNK = 4096
 _SLOT = 2048
+_SLOTS_BYTES = 1 << 23
 # encode: text is written into a per-thread scratch buffer of this many bytes
 # (no new array per call); longer encodings fall back to a growing buffer
 _SCRATCH = 1 << 16
 _scratch = threading.local()
 # batches with fewer pixels run on the calling thread (starting threads costs more)
 _PARALLEL_PIXELS = 1 << 20
+# decode: strings up to this many bytes are decoded in pure Python while the kernels
+# are not loaded yet (a CLI call on one string then never imports numba)
+_PY_BYTES = 4096
 # how to fix a mask of 0/255 values, in every bad-value message of the codec
 _HINT = "; for 0/255 or other non-zero foreground values pass nonzero=True"
+
+
+class _LazyKernels:
+    """:mod:`rlemask._kernels`, imported (with numba) on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        from rlemask import _kernels
+
+        globals()["_k"] = _kernels
+        return getattr(_kernels, name)
+
+
+_k: Any = _LazyKernels()
+
+
+# a token of the Kaggle format: bytes other than the separators (space, \t..\r)
+_TOKEN = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
+
+
+def _decode_py(data: bytes, flat: np.ndarray, strict: bool) -> tuple[int, int, int]:
+    """:func:`rlemask._kernels.decode_into` in pure Python, for short strings.
+
+    Same error codes, same first error, same result; used only while the
+    kernels are not loaded (it spares a short-lived process numba's start-up).
+    """
+    tokens = data.split()
+    if all(t.isdigit() and len(t) <= 16 for t in tokens):  # below BIG at every digit
+        values = [int(t) for t in tokens]
+    else:
+        values = []
+        for ntok, m in enumerate(_TOKEN.finditer(data)):
+            v = 0
+            for i in range(m.start(), m.end()):
+                d = data[i] - 48
+                if d < 0 or d > 9:
+                    return _c.E_TOKEN, ntok, i
+                if v >= _c.BIG:
+                    return _c.E_BIG, ntok, m.start()
+                v = v * 10 + d
+            values.append(v)
+    if len(values) & 1:
+        return _c.E_ODD, len(values), len(data)
+    n = flat.size
+    nrun = len(values) // 2
+    prev_end = 0
+    for r in range(nrun):
+        s, length = values[2 * r], values[2 * r + 1]
+        if s < 1:
+            return _c.E_START, r, 0
+        if length > n or s - 1 > n - length:
+            return _c.E_END, r, 0
+        if strict:
+            if s <= prev_end:
+                return _c.E_ORDER, r, 0
+            prev_end = s - 1 + length
+    flat[:] = 0
+    for r in range(nrun):
+        s = values[2 * r] - 1
+        flat[s : s + values[2 * r + 1]] = 1
+    return _c.OK, nrun, 0
+
+
+def get_num_threads() -> int:
+    """numba's thread count (numba imported on first use; tests patch this name)."""
+    from numba import get_num_threads as threads
+
+    return threads()
 
 
 # ----------------------------------------------------------------------------------
@@ -161,15 +236,15 @@ def _parse_reason(
     """The message (without location) and the structured fields of a kernel error code."""
     n = None if shape is None else shape[0] * shape[1]
     shape_txt = "" if shape is None else f" of shape=({shape[0]}, {shape[1]})"
-    if code == _k.E_ODD:
+    if code == _c.E_ODD:
         return (
             f"odd number of tokens ({idx}) in {_preview(data)}; "
             "expected start/length pairs (an even number of integers)"
         ), {"token": idx - 1}
-    if code in (_k.E_TOKEN, _k.E_BIG):
+    if code in (_c.E_TOKEN, _c.E_BIG):
         tokens = data.split()
         tok = tokens[idx].decode("ascii", "replace") if idx < len(tokens) else ""
-        if code == _k.E_TOKEN:
+        if code == _c.E_TOKEN:
             hint = " (for '-1' as an empty mask, as SIIM-ACR writes it, pass empty_token='-1')" if tok == "-1" else ""
             return (
                 f"token {idx} ({tok!r}, character {off}) is not an ASCII decimal integer; "
@@ -182,17 +257,17 @@ def _parse_reason(
     tokens = data.split()
     r = idx
     s, length = int(tokens[2 * r]), int(tokens[2 * r + 1])
-    if code == _k.E_START:
+    if code == _c.E_START:
         return (
             f"run {r} (start={s}, length={length}) has start < 1; starts are 1-indexed (pass base=0 "
             "for 0-based starts)"
         ), {"run": r, "token": 2 * r}
-    if code == _k.E_END:
+    if code == _c.E_END:
         return (
             f"run {r} (start={s}, length={length}) ends at pixel {s + length - 1}, "
             f"past the {n} pixels{shape_txt}; check the shape (height, width) and the order"
         ), {"run": r, "token": 2 * r, "offset": s - 1}
-    if code == _k.E_ORDER:
+    if code == _c.E_ORDER:
         ps, pl = int(tokens[2 * r - 2]), int(tokens[2 * r - 1])
         return (
             f"run {r} (start={s}, length={length}) starts before run {r - 1} "
@@ -254,7 +329,7 @@ def _dialect_pairs(
     absolute starts), validated against ``n`` pixels (``None``: no bound)."""
     data = _ascii(text, where, item)
     code, idx, off, pairs = _k.parse(np.frombuffer(data, np.uint8))
-    if code != _k.OK:
+    if code != _c.OK:
         _raise_parse(code, idx, off, data, shape, where, item)
     written = pairs.copy()
     starts, lengths = pairs[0::2], pairs[1::2]
@@ -281,9 +356,9 @@ def _dialect_pairs(
         fail(int(bad[0]), f"has {label} < 1; with base=1 the first pixel is 1 (pass base=0 for 0-based starts)")
     pairs[0::2] = zero_based + 1
     code, r = _k.check_runs(pairs, (1 << 62) if n is None else n, bool(strict))
-    if code != _k.OK:
+    if code != _c.OK:
         s0, ln = int(pairs[2 * r]) - 1, int(pairs[2 * r + 1])
-        if code == _k.E_END:
+        if code == _c.E_END:
             fail(r, f"covers pixels {s0}..{s0 + ln - 1} (0-based), past the {n} pixels of shape={shape}; check "
                     "the shape (height, width), the order and the dialect (base=, relative=)", offset=s0)
         prev_end = int(pairs[2 * r - 2]) - 1 + int(pairs[2 * r - 1])
@@ -399,11 +474,11 @@ def encode(
     if buf is None:
         buf = _scratch.buf = np.empty(_SCRATCH, np.uint8)
     code, value = _k.encode_into(flat, buf)
-    if code == _k.E_SPACE:  # a long encoding: let the kernel grow its own buffer
+    if code == _c.E_SPACE:  # a long encoding: let the kernel grow its own buffer
         code, value, buf, length = _k.encode(flat)
     else:
         length = value
-    if code != _k.OK:
+    if code != _c.OK:
         raise _bad_value(a, value, order)
     if length == 0:
         return ""
@@ -516,8 +591,11 @@ def decode(
         if flat is None:
             target = out
             res, flat = _alloc(None, h, w, order)
-    code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict))
-    if code != _k.OK:
+    if len(data) <= _PY_BYTES and "rlemask._kernels" not in sys.modules:
+        code, idx, off = _decode_py(data, flat, bool(strict))
+    else:
+        code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict))
+    if code != _c.OK:
         _raise_parse(code, idx, off, data, (h, w))
     if target is not None:
         target[...] = res
@@ -646,15 +724,17 @@ def encode_many(
     else:
         flat = np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(nitem, a.shape[1] * a.shape[2])
     # one slot of text per mask, reused from chunk to chunk: the masks are read once
-    chunk = min(nitem, _CHUNK)
+    npix = a.shape[1] * a.shape[2]
+    slot = min(max(_SLOT, npix // 32), _SCRATCH)
+    chunk = min(nitem, max(1, min(_CHUNK, _SLOTS_BYTES // slot)))
     parallel = get_num_threads() > 1
-    slots = np.empty((chunk, _SLOT), np.uint8)
+    slots = np.empty((chunk, slot), np.uint8)
     texts: list[str] = []
     for lo in range(0, nitem, chunk):
         part = flat[lo : lo + chunk]
         kernel = _k.encode_many if parallel and part.size >= _PARALLEL_PIXELS else _k.encode_many_serial
         code, item, off, buf = kernel(part, slots)
-        if code != _k.OK:
+        if code != _c.OK:
             err = _bad_value(a[lo + item], off, order, f"masks[{lo + item}]")
             err.item = lo + item
             raise err
@@ -747,9 +827,10 @@ def decode_many(
         return _decode_with(out, (nitem, h, w), order, fill)
     joined = "".join(items)
     if not joined.isascii():
-        for i, t in enumerate(items):
-            if not t.isascii():
-                _ascii(t, f"rles[{i}]", i)
+        j = next(i for i, t in enumerate(items) if not t.isascii())
+        # the error of the first bad item, as a loop of decode would raise it
+        decode_many(items[:j], (h, w), strict=strict)
+        _ascii(items[j], f"rles[{j}]", j)
     data = joined.encode("ascii")
     offsets = np.zeros(nitem + 1, np.int64)
     if nitem:
@@ -817,7 +898,7 @@ def area(rle: str | None, *, base: int = 1, relative: bool = False, empty_token:
         return int(_dialect_pairs(text, None, None, base, relative, True, "rle")[1::2].sum())
     data = _ascii(text)
     code, idx, off, total = _k.area(np.frombuffer(data, np.uint8))
-    if code != _k.OK:
+    if code != _c.OK:
         _raise_parse(code, idx, off, data, None)
     return int(total)
 
@@ -855,7 +936,7 @@ def runs(
     _check_order(order)
     a = _as_mask01(mask, 2, nonzero=nonzero)
     code, off, starts, lengths = _k.runs(np.ravel(a, order=order))
-    if code != _k.OK:
+    if code != _c.OK:
         raise _bad_value(a, off, order)
     return starts, lengths
 
@@ -910,13 +991,13 @@ def from_runs(
     pairs[1::2] = ln
     n = h * w
     code, r = _k.check_runs(pairs, n, True)
-    if code != _k.OK:
+    if code != _c.OK:
         sv, lv = int(pairs[2 * r]), int(pairs[2 * r + 1])
-        if code == _k.E_START:
+        if code == _c.E_START:
             what = "has start < 1; starts are 1-indexed"
-        elif code == _k.E_NEG:
+        elif code == _c.E_NEG:
             what = "has a negative length"
-        elif code == _k.E_END:
+        elif code == _c.E_END:
             what = f"ends at pixel {sv + lv - 1}, past the {n} pixels of shape=({h}, {w})"
         else:
             ps, pl = int(pairs[2 * r - 2]), int(pairs[2 * r - 1])

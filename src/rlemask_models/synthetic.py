@@ -336,12 +336,15 @@ def _contents(code: int, d: NDArray[np.float32], tex: NDArray[np.float32]) -> ND
 
 def _organ_range(rng: np.random.Generator, cls: str, start: float) -> tuple[float, float]:
     (a_lo, a_hi), (b_lo, b_hi), _ = REAL_EXTENT[cls]
-    a = rng.uniform(a_lo, a_hi)
-    b = rng.uniform(b_lo, b_hi)
+    # the central half of the measured ranges: 7 scans of a model's predictions spread wider
+    # than the labels, and the demo validates on one case, whose share of empty rows should
+    # stay near the real 0.71
+    a = rng.uniform(0.75 * a_lo + 0.25 * a_hi, 0.25 * a_lo + 0.75 * a_hi)
+    b = rng.uniform(0.75 * b_lo + 0.25 * b_hi, 0.25 * b_lo + 0.75 * b_hi)
     if cls == "stomach":  # the full data's stomach share (0.224) is above the 7 scans' 0.162
         b = a + rng.uniform(0.17, 0.3)
-    elif cls == "large_bowel":
-        a -= 0.05
+    elif cls == "large_bowel":  # and the full data's 0.366 above their 0.346
+        a -= 0.09
     # a short scan covers [start, 1]; the real positions are relative to the full scan
     return a, b
 
@@ -408,10 +411,10 @@ def render_scan(
         ((0.62, 0.36), (0.55, 1.0)),  # sigmoid
     ]
     colon: list[_Blob] = []
-    for (fx, fy), (t0, t1) in frame:
-        if rng.random() < 0.08:
+    for j, ((fx, fy), (t0, t1)) in enumerate(frame):
+        if rng.random() < 0.08 and j > 0:  # the ascending colon spans the whole extent
             continue
-        z0 = la + (lb_ - la) * (t0 + rng.uniform(0, 0.25) * (t1 - t0))
+        z0 = la + (lb_ - la) * (t0 + (rng.uniform(0, 0.25) if j > 0 else 0.0) * (t1 - t0))
         z1 = la + (lb_ - la) * (t1 - rng.uniform(0, 0.15) * (t1 - t0)) + (0.05 if t1 == 1.0 else 0.0)
         long = 1.9 if fy < 0.3 else 1.0
         r = rng.uniform(0.045, 0.065) * s
@@ -443,7 +446,7 @@ def render_scan(
     ta, tb = ranges["stomach"]
     stomach = [_Blob(rng, ox(0.64 + rng.normal(0, 0.05)), oy(0.31 + rng.normal(0, 0.05)),
                      rng.uniform(0.075, 0.11) * s, rng.uniform(0.06, 0.09) * s, ta, tb,
-                     content=int(rng.choice(3, p=(0.2, 0.4, 0.4))), lobes=0.1, rise=0.12, fall=0.45,
+                     content=int(rng.choice(3, p=(0.2, 0.4, 0.4))), lobes=0.1, rise=0.3, fall=0.55,
                      drift=0.15 * s)]
     if rng.random() < 0.3:
         stomach.append(_Blob(rng, stomach[0].x - 0.09 * s, stomach[0].y + 0.05 * s, 0.03 * s,

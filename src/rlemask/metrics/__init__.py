@@ -62,8 +62,9 @@ from rlemask.metrics._distance import hausdorff
 from rlemask.metrics._pixel import dice, iou
 from rlemask.metrics._runs import dice_rle
 
-# Run-length overlap metrics (iou_matrix, dice_matrix) come from their own
-# module and are re-exported here, next to dice_rle.
+# Run-length overlap metrics live in rlemask.overlap (which imports this package);
+# they are re-exported here lazily, next to dice_rle.
+_OVERLAP = ("iou_matrix", "dice_matrix", "iou_rle", "area_many")
 
 __all__ = [
     "Empty",
@@ -85,10 +86,11 @@ def __getattr__(name: str) -> Any:
         value = getattr(overlap, name)
         globals()[name] = value
         return value
-    if name in ("uwmgi_score", "ScoreReport"):
-        from rlemask.metrics import _competition
+    if name in ("uwmgi_score", "ScoreReport") or name in _OVERLAP:
+        import importlib
 
-        value = getattr(_competition, name)
+        module = importlib.import_module("rlemask.overlap" if name in _OVERLAP else "rlemask.metrics._competition")
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'rlemask.metrics' has no attribute {name!r}")
