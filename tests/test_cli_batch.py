@@ -69,11 +69,11 @@ def test_bad_ids_fail_their_row_and_the_rest_is_written(tmp_path, capsys):
     assert main(["decode", str(csv), "--shape", "2x3", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert f"{csv}:2: id='nul\\x00id': the id holds a NUL character" in err
-    assert f"{csv}:4: id='{too_long}': the file name 'bbbbbbbbbbbbbbbbbbbbbbbb'....png is 256 bytes, more than the 255" in err
+    assert f"{csv}:2: id='nul\\x00id': not a usable image id: the id holds a NUL character" in err
+    assert f"{csv}:4: id='{too_long}': not a usable image id: the file name 'bbbbbbbbbbbbbbbbbbbbbbbb'....png is 256 bytes, more than the 255" in err
     assert f"{csv}:5: id='taken': not written: Is a directory" in err
-    assert f"{csv}:6: id='../escape': the id holds a path separator" in err
-    assert f"{csv}:7: id='.hidden': the id starts with '.'" in err
+    assert f"{csv}:6: id='../escape': not a usable image id: the id holds a path separator" in err
+    assert f"{csv}:7: id='.hidden': not a usable image id: the id starts with '.'" in err
     assert "5 row(s) failed; 5 image(s) not written, 2 written" in err
     assert sorted(p.name for p in out.iterdir()) == sorted(["taken.png", f"{long_ok}.png", "good.png"])
     np.testing.assert_array_equal(_png(out / "good.png")[:, :, 2] // 255, decode("3 2", (2, 3)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -72,6 +73,13 @@ def _complete(parser: argparse.ArgumentParser, version: str) -> None:
     from rlemask.commands import HelpFormatter
 
     parser.formatter_class = HelpFormatter
+    for action in parser._actions:  # help texts of generated parsers: no "(default: None)", one default
+        if action.help and action.help is not argparse.SUPPRESS:
+            text = re.sub(r"\s*\(default:? None\)", "", action.help)
+            first = text.find("default")
+            if first >= 0:
+                text = text[: first + 7] + re.sub(r"\s*\(default:? [^)]*\)", "", text[first + 7 :])
+            action.help = text
     for action in parser._actions:  # argparse prints no default for an option without help
         if action.help is None and action.option_strings and action.nargs != 0:
             if action.default is not None and not isinstance(action.default, bool):

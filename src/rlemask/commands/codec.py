@@ -520,7 +520,7 @@ def _decode_csv(args: argparse.Namespace, text: str, name: str) -> int:
         class_name = fields[at["class"]].strip()
         problem = _id_problem(image_id, suffix, limit)
         if problem:
-            bad(line, image_id, problem)
+            bad(line, image_id, f"not a usable image id: {problem}")
             continue
         if class_name not in class_index:
             bad(line, image_id, f"unknown class {class_name!r}; expected one of {list(classes)}")
