@@ -13,8 +13,8 @@ Examples
 ...                        "class": ["large_bowel", "small_bowel", "stomach"] * 2,
 ...                        "segmentation": ["1 4", "", "", "", "", "9 2"]})
 >>> t = tables(survey(labels))
->>> t["classes"][["class", "non_empty", "share_of_segmented"]].to_string(index=False)
-'      class  non_empty  share_of_segmented\\n large_bowel        0.5                 0.5\\nsmall_bowel        0.0                 0.0\\n    stomach        0.5                 0.5'
+>>> t["classes"][["non_empty", "share_of_segmented"]].to_numpy().tolist()
+[[0.5, 0.5], [0.0, 0.0], [0.5, 0.5]]
 """
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ def scan_plan(scans: int, *, slices: int, seed: int = 0) -> list[tuple[int, int,
 
     Sizes follow :data:`REAL_SIZE_SHARE` and short scans :data:`REAL_SHORT_SCAN_SHARE`
     through a golden-ratio sequence: any run of scans holds the real mix as closely as
-    its length allows (the first two scans are 266x266 and 360x310).
+    its length allows, after one scan of each size (266x266, 360x310, 276x276, 234x234).
 
     Returns
     -------
@@ -222,13 +222,13 @@ def scan_plan(scans: int, *, slices: int, seed: int = 0) -> list[tuple[int, int,
     offset = (seed * _GOLDEN) % 1.0
     out = []
     for i in range(scans):
-        if i < 2:
+        if i < len(SIZES):  # a small set shows every size once
             choice = i
         else:
             u = (offset + i * _GOLDEN) % 1.0
             choice = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
         width, height, spacing = SIZES[min(choice, len(SIZES) - 1)]
-        short = i >= 2 and ((offset + i * 0.7548776662466927) % 1.0) < REAL_SHORT_SCAN_SHARE
+        short = i >= len(SIZES) and ((offset + i * 0.7548776662466927) % 1.0) < REAL_SHORT_SCAN_SHARE
         n = max(8, round(slices * 80 / 144)) if short else slices
         out.append((width, height, spacing, n, 0.3 if short else 0.0))
     return out
