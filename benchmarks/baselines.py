@@ -22,7 +22,7 @@ Every prediction is scored on the validation fold with ``rlemask.metrics.uwmgi_s
   window (steps of 0.1) and level are a grid search on the training dice.
 
 The folds are the demo's: ``rlemask.folds.assign_folds(table, 5, group="case",
-random_state=42)`` (what ``rlemask_models.train.split_folds`` calls).
+random_state=42)`` (what ``rlemask_models.datamodule.split_folds`` calls).
 """
 
 from __future__ import annotations
@@ -206,12 +206,13 @@ def demo_prediction(demo_out: Path, val: pd.DataFrame) -> pd.DataFrame:
     return sub[["id", *CLASSES]]
 
 
-def run_demo(out: Path, seed: int, fold: int, extra: list[str]) -> float:
+def run_demo(out: Path, seed: int, fold: int, extra: list[str], data: Path | None = None) -> float:
+    """Run `rlemask demo` as a user would (its own process, so the wall time is the user's); return seconds."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
                                                         os.environ.get("PYTHONPATH", "")]))
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "rlemask", "demo", "--out", str(out), "--seed", str(seed),
-           "--fold", str(fold), "--quiet", *extra]
+           "--fold", str(fold), "--quiet", *(["--data", str(data)] if data is not None else []), *extra]
     subprocess.run(cmd, check=True, env=env)
     return time.perf_counter() - start
 
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         demo_seconds = None
         if args.model:  # run the demo (into --demo-out when given)
             demo_out = demo_out or Path(tmp) / "demo"
-            demo_seconds = run_demo(demo_out, args.seed, args.fold, args.demo_args.split())
+            demo_seconds = run_demo(demo_out, args.seed, args.fold, args.demo_args.split(), args.data)
         root = args.data
         if root is None:
             root = demo_out / "data" if demo_out is not None and (demo_out / "data").is_dir() else Path(tmp) / "data"
@@ -269,6 +270,14 @@ def main(argv: list[str] | None = None) -> int:
         gain, organ_gain = model["dice"] - best["dice"], model["dice on organ rows"] - best_organ
         print(f"demo model - best trivial: dice {gain:+.3f} (goal >= +0.05: {'yes' if gain >= 0.05 else 'NO'}), "
               f"organ rows {organ_gain:+.3f} (goal >= +0.2: {'yes' if organ_gain >= 0.2 else 'NO'})")
+        own = demo_out / "metrics.json"
+        if own.is_file():  # the demo's own figures (rlemask's metrics on the same fold): a cross-check
+            import json
+
+            values = json.loads(own.read_text())
+            print(f"demo's metrics.json: dice {values['dice']:.3f}, dice_present {values['dice_present']:.3f}, "
+                  f"baseline_empty_dice {values['baseline_empty_dice']:.3f}, score {values['score']:.3f}, "
+                  f"{values['seconds']:.0f} s")
         if demo_seconds is not None:
             print(f"demo wall time: {demo_seconds:.0f} s (goal < 300 s on the CPU)")
     return 0

@@ -45,8 +45,13 @@ from baselines import CLASSES, score  # noqa: E402
 from rlemask import uwmgi  # noqa: E402
 
 POLICIES: tuple[str | float, ...] = ("keep", "drop", 0.5)
-#: the CPU demo's model (rlemask_models.commands.CPU_DEMO)
-DEMO = {"encoder": "resnet18", "size": 128, "epochs": 7, "batch_size": 8, "lr": 2e-3}
+
+
+def demo_model() -> dict[str, Any]:
+    """The CPU demo's training settings (``rlemask_models.demo``), the one source of them."""
+    from rlemask_models.demo import preset
+
+    return {k: v for k, v in preset(gpu=False).items() if k != "out"}
 
 
 def training_rows(table: pd.DataFrame, fold: int, policy: str | float, seed: int) -> int:
@@ -60,20 +65,17 @@ def train_and_predict(root: Path, out: Path, *, fold: int, policy: str | float, 
                       epochs: int, model: dict[str, Any]) -> pd.DataFrame:
     """Train one policy; return the validation fold's prediction (one row per image).
 
-    The only function that touches the training API (``rlemask_models.train.fit`` and
-    ``rlemask_models.predict.predict``).
+    The only function that touches the training API (``rlemask_models.training.fit_fold``
+    and ``rlemask_models.inference.predict``).
     """
-    from rlemask_models.predict import predict
-    from rlemask_models.train import TrainConfig, fit
+    from rlemask_models.config import TrainConfig
+    from rlemask_models.inference import predict
+    from rlemask_models.training import fit_fold
 
-    cfg = TrainConfig(
-        data=str(root), out=str(out / "checkpoints"), fold=fold, encoder=model["encoder"],
-        size=(model["size"], model["size"]), epochs=epochs, batch_size=model["batch_size"],
-        lr=model["lr"], warmup=0.5, seed=seed, bn_momentum=0.1, empty=policy, cache=True,
-        progress=False,
-    )
-    result = fit(cfg)
-    predict(result.files["best"], root, out / "submission.csv", fold=fold, batch_size=model["batch_size"])
+    cfg = TrainConfig(**{**model, "data": str(root), "out": str(out / "checkpoints"), "fold": fold,
+                         "epochs": epochs, "seed": seed, "empty": policy, "quiet": True})
+    result = fit_fold(cfg)
+    predict([result.best], root, out / "submission.csv", fold=fold, batch_size=cfg.batch_size)
     return uwmgi.read_labels(out / "submission.csv", missing="empty")
 
 
@@ -83,16 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the built-in data")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    parser.add_argument("--epochs", type=int, default=DEMO["epochs"], help="epochs of the keep policy")
-    parser.add_argument("--size", type=int, default=DEMO["size"])
-    parser.add_argument("--encoder", default=DEMO["encoder"])
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of the keep policy (default: the demo's)")
+    parser.add_argument("--size", type=int, default=None, help="input size (default: the demo's)")
+    parser.add_argument("--encoder", default=None, help="encoder (default: the demo's)")
     parser.add_argument("--out", type=Path, default=None, help="keep checkpoints and submissions here")
     args = parser.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    model = dict(DEMO, size=args.size, encoder=args.encoder)
+    model = demo_model()
+    model.update({k: v for k, v in {"epochs": args.epochs, "encoder": args.encoder,
+                                     "size": args.size and (args.size, args.size)}.items() if v})
+    args.epochs = model["epochs"]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.out or Path(tmp)
         root = args.data
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     print(f"data: {root} ({len(table)} slices); validation fold {args.fold}: {len(truth)} slices, all kept; "
-          f"model {model['encoder']} UNet {model['size']}x{model['size']}, {args.epochs} epochs for keep "
+          f"model {model['encoder']} UNet {model['size'][0]}x{model['size'][1]}, {args.epochs} epochs for keep "
           f"(same images seen for every policy); seeds {args.seeds}; {seconds:.0f} s\n")
     print("| policy | train slices | epochs | " + " | ".join(metrics) + " |")
     print("|---|---:|---:|" + "---:|" * len(metrics))
