@@ -98,7 +98,7 @@ EXCLUDE = {
 TESTS: dict[str, list[str]] = {
     "_kernels": ["tests/test_rle.py", "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
     "_kernels_metrics": ["tests/test_metrics.py", "src/rlemask/metrics.py"],
-    "rle": ["tests/test_rle.py"],
+    "rle": ["tests/test_rle.py", "tests/test_coco.py"],
     "coco": ["tests/test_coco.py"],
     "metrics": ["tests/test_metrics.py"],
     "folds": ["tests/test_folds.py"],
@@ -526,11 +526,14 @@ def _importers(module: str, sources: dict[str, str]) -> set[str]:
     return out
 
 
-def tests_for(module: str, repo: Path, regressions: bool = True) -> list[str]:
+def tests_for(module: str, repo: Path, regressions: bool = True, doctests: bool = True) -> list[str]:
     """pytest arguments (relative to the repo root) for one module, fastest first."""
     args = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS)) if regressions else []
-    args.append(f"src/{PACKAGE}/{module}.py")  # its doctests
+    if doctests:
+        args.append(f"src/{PACKAGE}/{module}.py")
     mapped = TESTS.get(module)
+    if mapped is not None and not doctests:
+        mapped = [t for t in mapped if not t.startswith("src/")]
     if mapped is None:
         stem = module.split("/")[-1].lstrip("_")
         mapped = [p.relative_to(repo).as_posix() for p in sorted((repo / "tests").glob("test_*.py"))
@@ -837,10 +840,10 @@ def main(argv: list[str] | None = None) -> int:
                    "comma-separated; default: every core module")
     p.add_argument("--id", action="append", default=[], help="only mutants whose id contains this text; repeatable")
     p.add_argument("--ids-from", type=Path, default=None, metavar="FILE",
-                   help="only the mutants whose exact ids are listed in FILE, one a line ('#' comments)")
+                   help="only the mutants whose exact ids are listed in FILE, one a line (lines starting with '#' are comments)")
     p.add_argument("--op", action="append", default=[],
-                   help="only these operators (compare, number, bool, binop, augassign, boolop, not, minmax, loop, "
-                   "raise, return)")
+                   help="only these operators (compare, bound, number, bool, binop, augassign, boolop, not, minmax, "
+                   "loop, raise, return); repeatable")
     p.add_argument("--custom", action="append", default=[], metavar="MODULE[:LINE]:OLD=>NEW",
                    help="a hand-written mutant (replaces the generated ones); repeatable")
     p.add_argument("--max", type=int, default=None, help="run a random sample of at most N mutants")
@@ -857,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="pytest arguments to run instead of the mapped test files (relative to the repo root)")
     p.add_argument("--no-regressions", action="store_true",
                    help="leave out tests/test_regressions_*.py (to see what they add)")
+    p.add_argument("--no-doctests", action="store_true",
+                   help="leave out the doctests (to see which mutants only a doctest catches)")
     p.add_argument("--list", action="store_true", help="list the selected mutants and exit")
     p.add_argument("--show", action="store_true", help="print the diff line of each selected mutant and exit")
     p.add_argument("--out", type=Path, default=REPO / "build" / "mutation", help="report folder (default build/mutation)")
@@ -884,8 +889,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.id:
         mutants = [m for m in mutants if any(s in m.id for s in args.id)]
     if args.ids_from is not None:
-        wanted = {ln.split("#  ")[0].strip() for ln in args.ids_from.read_text().splitlines()}
-        wanted = {w for w in wanted if w and not w.startswith("#")}
+        wanted = {ln.strip() for ln in args.ids_from.read_text().splitlines()}
+        wanted = {w for w in wanted if w and not w.startswith("#")}  # ids hold '#k': whole-line comments only
         unknown = wanted - {m.id for m in mutants}
         if unknown:
             raise SystemExit(f"--ids-from {args.ids_from}: no such mutant(s): {sorted(unknown)}")
@@ -915,11 +920,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     results: list[Result] = []
     runners = None
+    plan = Plan()
     try:
         tpl = make_template(REPO, work)
-        plan = Plan()
         for n in modules:
-            plan.tests[n] = list(args.tests) or tests_for(n, REPO, not args.no_regressions)
+            plan.tests[n] = list(args.tests) or tests_for(n, REPO, not args.no_regressions, not args.no_doctests)
         # baseline: the unmutated tree passes, and every kernel is compiled into the template's cache
         print(f"{len(mutants)} mutants of {total} in {modules}; baseline runs in {work}", file=sys.stderr)
         done_args: dict[tuple[str, ...], float] = {}
@@ -961,7 +966,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(results, module_time)
     meta = {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
-            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results)}
+            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
+            "tests": plan.tests if mutants else {}}
     write_reports(args.out, results, rows, meta)
     for r in rows:
         print(f"{r['module']:24s} {r['mutants']:4d} mutants  killed {r['killed']:4d}  timeout {r['timeout']:3d}  "
