@@ -92,17 +92,19 @@ EXCLUDE = {
     "commands/describe",
 }
 
-# module (path under src/rlemask, no .py) -> test files (run in this order,
-# after the regression files and the module's own doctests). A module missing
-# here gets the test files whose text names it, else CORE_TESTS.
+# module (path under src/rlemask, no .py) -> test files. They run regression
+# files first, then the module's own doctests, then the rest in this order. A
+# module missing here gets every regression file and the test files whose text
+# names it (else CORE_TESTS).
 TESTS: dict[str, list[str]] = {
-    "_kernels": ["tests/test_rle.py", "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
-    "_kernels_metrics": ["tests/test_metrics.py", "src/rlemask/metrics.py"],
-    "rle": ["tests/test_rle.py", "tests/test_coco.py"],
-    "coco": ["tests/test_coco.py"],
-    "metrics": ["tests/test_metrics.py"],
-    "folds": ["tests/test_folds.py"],
-    "commands/codec": ["tests/test_cli_codec.py"],
+    "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_rle.py",
+                 "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
+    "_kernels_metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py", "src/rlemask/metrics.py"],
+    "rle": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_coco.py"],
+    "coco": ["tests/test_regressions_coco.py", "tests/test_coco.py"],
+    "metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py"],
+    "folds": ["tests/test_regressions_folds.py", "tests/test_folds.py"],
+    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_cli_codec.py"],
     "masks": ["tests/test_masks.py"],
 }
 CORE_TESTS = [
@@ -528,21 +530,19 @@ def _importers(module: str, sources: dict[str, str]) -> set[str]:
 
 def tests_for(module: str, repo: Path, regressions: bool = True, doctests: bool = True) -> list[str]:
     """pytest arguments (relative to the repo root) for one module, fastest first."""
-    args = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS)) if regressions else []
-    if doctests:
-        args.append(f"src/{PACKAGE}/{module}.py")
     mapped = TESTS.get(module)
-    if mapped is not None and not doctests:
-        mapped = [t for t in mapped if not t.startswith("src/")]
     if mapped is None:
         stem = module.split("/")[-1].lstrip("_")
         mapped = [p.relative_to(repo).as_posix() for p in sorted((repo / "tests").glob("test_*.py"))
                   if not p.name.startswith("test_regressions_") and re.search(rf"\b{re.escape(stem)}\b", p.read_text())]
-        mapped = mapped or CORE_TESTS
-    for t in mapped:
-        if t not in args and (repo / t).exists():
+        mapped = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS)) + (mapped or CORE_TESTS)
+    regs = [t for t in mapped if Path(t).name.startswith("test_regressions_")]
+    rest = [t for t in mapped if t not in regs]
+    args = (regs if regressions else []) + ([f"src/{PACKAGE}/{module}.py"] if doctests else [])
+    for t in rest:
+        if t not in args and (doctests or not t.startswith("src/")):
             args.append(t)
-    return args
+    return [t for t in args if (repo / t).exists()]
 
 
 def _env(root: Path, profile: str) -> dict[str, str]:
