@@ -110,12 +110,12 @@ def bench_batch(n, repeat):
 
     t_np, ref = best_of(numpy_dice, repeat)
     row("dice", "numpy vectorised (baseline)", t_np, t_np)
-    t_ours, got = best_of(lambda: dice(pred, truth), repeat)
+    t_ours, got = best_of(lambda: dice(truth, pred), repeat)
     assert np.array_equal(got, ref), "rlemask dice differs from numpy"
     row("dice", "rlemask.dice", t_ours, t_np, "identical to numpy")
     t_np_iou, ref_iou = best_of(numpy_iou, repeat)
     row("iou", "numpy vectorised (baseline)", t_np_iou, t_np_iou)
-    t_ours_iou, got_iou = best_of(lambda: iou(pred, truth), repeat)
+    t_ours_iou, got_iou = best_of(lambda: iou(truth, pred), repeat)
     assert np.allclose(got_iou, ref_iou, rtol=0, atol=1e-15)
     row("iou", "rlemask.iou", t_ours_iou, t_np_iou, "identical to numpy")
     speedups = {"dice": t_np / t_ours, "iou": t_np_iou / t_ours_iou}
@@ -208,11 +208,11 @@ def bench_hausdorff(shape, repeat, stray=True):
 
     t_sc, ref = best_of(scipy_way, max(1, repeat // 2))
     row("hausdorff", "scipy directed_hausdorff x2, all voxels (baseline)", t_sc, t_sc, f"{ref:.6f}")
-    t_ours, got = best_of(lambda: hausdorff(pred, truth), repeat)
+    t_ours, got = best_of(lambda: hausdorff(truth, pred), repeat)
     assert got == ref, f"rlemask {got!r} != scipy {ref!r}"
     row("hausdorff", "rlemask.hausdorff", t_ours, t_sc, f"{got:.6f}, identical: {got == ref}")
     sp = (3.0, 1.5, 1.5)
-    t_mm, got_mm = best_of(lambda: hausdorff(pred, truth, spacing=sp), repeat)
+    t_mm, got_mm = best_of(lambda: hausdorff(truth, pred, spacing=sp), repeat)
     a, b = np.argwhere(pred) * sp, np.argwhere(truth) * sp
     ref_mm = max(directed_hausdorff(a, b)[0], directed_hausdorff(b, a)[0])
     assert abs(got_mm - ref_mm) <= 1e-12 * ref_mm

@@ -17,7 +17,15 @@ pycocotools gets every advantage: its masks are converted to Fortran order and
 its compressed objects are built before the clock starts, and the faster of its
 one-at-a-time and batch APIs is used for the ``*_many`` comparisons.
 
-Run: ``python benchmarks/rle.py [--n 2000] [--repeat 5] [--seed 0] [--threads T]``.
+Run: ``python benchmarks/rle.py [--n 2000] [--repeat 5] [--seed 0] [--threads T] [--quick]``.
+``--quick``: ``--n 300 --repeat 3`` and a smaller scaling section.
+
+A second section, batch scaling (issue 10 item 4), times on three workloads
+(UWMGI-like 266x266, the real predicted strings of ``../shared/data/uwmgi-real``
+at their most common size, COCO-like 1024x1024 masks) a loop over the single
+calls against ``encode_many`` / ``decode_many`` on 1 and on 2 numba threads, and
+prints GB/s of mask bytes next to the memory floor measured in the same run
+(``np.empty`` + ``fill(0)`` of a fresh batch, and ``fill(0)`` of a reused one).
 The default ``--n 2000`` streams 141 MB of masks from memory; ``--n 192`` (a
 batch of 64 slices x 3 classes, as inference produces them) stays in cache.
 """
@@ -139,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         "libgomp's default busy-waiting collapses the *_many kernels 10-30x when other processes "
         "share the cores; 'active' is libgomp's default)",
     )
+    parser.add_argument("--quick", action="store_true", help="small sizes (--n 300 --repeat 3)")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the batch-scaling section")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.repeat = min(args.n, 300), min(args.repeat, 3)
 
     # must happen before numba loads libgomp (its first parallel call)
     os.environ.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)
@@ -262,7 +274,126 @@ def main(argv: list[str] | None = None) -> int:
         met = ratio >= target
         met_all &= met
         print(f"| {name:<50} | {ratio:>7.1f}x | {target:>5.0f}x | {'yes' if met else 'NO':<3} |")
+    if not args.no_scaling:
+        met_all &= scaling(args)
     return 0 if met_all else 1
+
+
+# ----------------------------------------------------------------------------------
+# batch scaling (issue 10 item 4)
+# ----------------------------------------------------------------------------------
+
+REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "uwmgi-real")
+
+
+def coco_like(n: int, side: int = 1024, seed: int = 0) -> np.ndarray:
+    """``n`` masks of ``side`` x ``side``, each 1-4 discs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    out = np.zeros((n, side, side), np.uint8)
+    for i in range(n):
+        for _ in range(rng.integers(1, 5)):
+            cy, cx = rng.uniform(0, side, 2)
+            r = rng.uniform(20, side / 4)
+            out[i] |= ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.uint8)
+    return out
+
+
+def real_strings() -> tuple[list[str], tuple[int, int]] | None:
+    """The real predicted strings of the most common image size, or None."""
+    import csv
+
+    path = os.path.join(REAL, "predicted_rle_first1000.csv")
+    if not os.path.exists(path):
+        return None
+    sizes = {}
+    with open(os.path.join(REAL, "image_index.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            sizes[row["id"]] = (int(row["height"]), int(row["width"]))
+    groups: dict[tuple[int, int], list[str]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(sizes[row["id"]], []).append(row["predicted"])
+    shape = max(groups, key=lambda k: len(groups[k]))
+    return groups[shape], shape
+
+
+def scaling(args) -> bool:
+    """Loop vs batch and 1 vs 2 threads; print one table; True when every goal holds."""
+    import numba
+
+    from rlemask import rle
+
+    rep = args.repeat
+    work: list[tuple[str, np.ndarray]] = [(f"synthetic 266x266 x{args.n}", uwmgi_like_masks(args.n, seed=args.seed))]
+    real = real_strings()
+    if real is not None:
+        texts, shape = real
+        work.append((f"uwmgi-real {shape[0]}x{shape[1]} x{len(texts)}", rle.decode_many(texts, shape)))
+    n_big = 20 if args.quick else 100
+    work.append((f"COCO-like 1024x1024 x{n_big}", coco_like(n_big, seed=args.seed)))
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    threads = [1, 2] if max_threads >= 2 else [1]
+    rows = []
+    ok = True
+    for name, masks in work:
+        n, shape = masks.shape[0], masks.shape[1:]
+        nbytes = masks.nbytes
+        texts = rle.encode_many(masks)
+        assert texts == [rle.encode(m) for m in masks]
+        out_n = np.empty_like(masks)
+        keep: list = []
+
+        def gbs(sec: float) -> str:
+            return f"{nbytes / sec / 1e9:.2f}"
+
+        def fresh_floor():
+            a = np.empty(masks.shape, np.uint8)
+            a.fill(0)
+            return a
+
+        t_floor = best_of(fresh_floor, rep)
+        t_floor_pre = best_of(lambda: out_n.fill(0), rep)
+        numba.set_num_threads(1)
+        t_enc_loop = best_of(lambda: [rle.encode(m) for m in masks], rep)
+        t_dec_loop = best_of(lambda: keep.__setitem__(slice(None), [rle.decode(t, shape) for t in texts]), rep)
+        keep.clear()
+        t_dec_loop_out = best_of(lambda: [rle.decode(t, shape, out=out_n[i]) for i, t in enumerate(texts)], rep)
+        t = {}
+        for k in threads:
+            numba.set_num_threads(k)
+            t["enc", k] = best_of(lambda: rle.encode_many(masks), rep)
+            t["dec", k] = best_of(lambda: rle.decode_many(texts, shape), rep)
+            t["dec_out", k] = best_of(lambda: rle.decode_many(texts, shape, out=out_n), rep)
+        numba.set_num_threads(max_threads)
+        assert (rle.decode_many(texts, shape) == masks).all()
+
+        def row(op, loop, key):
+            nonlocal ok
+            batch = [t[key, k] for k in threads]
+            faster = batch[0] < loop
+            ok &= faster
+            cells = " | ".join(f"{n / b:>10,.0f} | {gbs(b):>5}" for b in batch)
+            pad = "" if len(threads) == 2 else " | - | -"
+            two = f"{batch[0] / batch[1]:.2f}x" if len(threads) == 2 else "-"
+            rows.append(f"| {name:<28} | {op:<16} | {n / loop:>10,.0f} | {gbs(loop):>5} | {cells}{pad} | "
+                        f"{loop / batch[0]:.2f}x | {two} | {gbs(t_floor)} / {gbs(t_floor_pre)} |")
+
+        row("encode", t_enc_loop, "enc")
+        row("decode", t_dec_loop, "dec")
+        row("decode(out=)", t_dec_loop_out, "dec_out")
+    print()
+    print("## Batch scaling: loop over single calls vs *_many, 1 and 2 numba threads")
+    print("masks/s and GB/s of mask bytes; the loop runs on 1 thread (decode loop keeps its masks);")
+    print("floor = GB/s of np.empty + fill(0) of a fresh batch / fill(0) of a reused one, same run")
+    print()
+    print("| workload | op | loop masks/s | GB/s | batch 1t masks/s | GB/s | batch 2t masks/s | GB/s "
+          "| batch 1t / loop | 2t / 1t | floor fresh / reused GB/s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(r)
+    print(f"\nbatch faster than the loop on every row (1 thread): {'yes' if ok else 'NO'}")
+    return ok
 
 
 if __name__ == "__main__":

@@ -434,7 +434,7 @@ def masks_unstack_plain(mask):
 def folds_cost_plain(labels, fold, n_splits):
     """The cost MultilabelStratifiedGroupKFold minimises, one fold and class at a time.
 
-    sum_k sum_c (p_kc - n_k r_c)^2 / (n_k r_c (1 - r_c)) + sum_k (n_k - N/K)^2 / (N/K);
+    sum_k sum_c (p_kc - n_k r_c)^2 / ((N/K) r_c (1 - r_c)) + sum_k (n_k - N/K)^2 / (N/K);
     classes with r_c in {0, 1} are left out; inf when a fold is empty.
     """
     labels = [list(map(int, row)) for row in labels]
@@ -453,6 +453,170 @@ def folds_cost_plain(labels, fold, n_splits):
             r = rates[c]
             if 0 < r < 1:
                 p = sum(row[c] for row in rows)
-                total += (p - n * r) ** 2 / (n * r * (1 - r))
+                total += (p - n * r) ** 2 / (target * r * (1 - r))
         total += (n - target) ** 2 / target
     return total
+
+
+# =============================================================================
+# run-length dialects (owner: core helper) -- pixel loops, and the notebook
+# snippets of the competitions verbatim (SIIM-ACR's mask2rle / rle2mask)
+# =============================================================================
+
+
+def dialect_reference_encode(mask, order="C", base=1, relative=False, empty_token=None):
+    """Runs of a 2-D mask (any non-zero is set) in a dialect, one pixel at a time."""
+    import numpy as np
+
+    flat = [int(v != 0) for v in np.asarray(mask).ravel(order=order).tolist()]
+    tokens = []
+    prev_end = 0
+    i = 0
+    while i < len(flat):
+        if flat[i]:
+            j = i
+            while j < len(flat) and flat[j]:
+                j += 1
+            if relative:
+                start = i - prev_end + (base if not tokens else 0)
+            else:
+                start = i + base
+            tokens += [start, j - i]
+            prev_end = j
+            i = j
+        else:
+            i += 1
+    if not tokens:
+        return "" if empty_token is None else empty_token
+    return " ".join(map(str, tokens))
+
+
+def dialect_reference_decode(rle, shape, order="C", base=1, relative=False, empty_token=None):
+    """A dialect's string decoded one run at a time (union of the runs)."""
+    import numpy as np
+
+    h, w = shape
+    flat = [0] * (h * w)
+    if rle is None or rle == "" or (empty_token is not None and rle.strip() == empty_token):
+        return np.zeros(shape, np.uint8)
+    values = [int(t) for t in rle.split()]
+    position = 0
+    for k in range(0, len(values), 2):
+        start, length = values[k], values[k + 1]
+        if relative:
+            first = position + start - (base if k == 0 else 0)
+        else:
+            first = start - base
+        for p in range(first, first + length):
+            flat[p] = 1
+        position = first + length
+    return np.array(flat, np.uint8).reshape(shape, order=order)
+
+
+def siim_mask2rle(img, width, height):
+    """SIIM-ACR's mask2rle (the competition's mask_functions.py), verbatim apart from style."""
+    rle = []
+    last_color = 0
+    current_pixel = 0
+    run_start = -1
+    run_length = 0
+    for x in range(width):
+        for y in range(height):
+            current_color = img[x][y]
+            if current_color != last_color:
+                if current_color == 255:
+                    run_start = current_pixel
+                    run_length = 1
+                else:
+                    rle.append(str(run_start))
+                    rle.append(str(run_length))
+                    run_start = -1
+                    run_length = 0
+                    current_pixel = 0
+            elif run_start > -1:
+                run_length += 1
+            last_color = current_color
+            current_pixel += 1
+    return " ".join(rle)
+
+
+def siim_rle2mask(rle, width, height):
+    """SIIM-ACR's rle2mask (mask_functions.py), verbatim apart from style."""
+    import numpy as np
+
+    mask = np.zeros(width * height)
+    array = np.asarray([int(x) for x in rle.split()])
+    starts = array[0::2]
+    lengths = array[1::2]
+    current_position = 0
+    for index, start in enumerate(starts):
+        current_position += start
+        mask[current_position : current_position + lengths[index]] = 255
+        current_position += lengths[index]
+    return mask.reshape(width, height)
+
+
+# =============================================================================
+# overlap and post-processing (owner: h-perf) -- plain Python / scipy twins of
+# rlemask.overlap and rlemask.postprocess
+# =============================================================================
+
+
+def overlap_reference_pixels(rle, shape, order="C", strict=True):
+    """Set of 0-based pixel indices of a Kaggle string, or of a COCO object (column order)."""
+    if isinstance(rle, dict):
+        pixels, pos = set(), 0
+        for k, c in enumerate(rle["counts"]):
+            if k % 2:
+                pixels.update(range(pos, pos + c))
+            pos += c
+        return pixels
+    values = rle_reference_parse(rle or "")
+    rle_reference_check(values, shape[0] * shape[1], strict)
+    pixels = set()
+    for s, n in zip(values[0::2], values[1::2]):
+        pixels.update(range(s - 1, s - 1 + n))
+    return pixels
+
+
+def overlap_reference_matrix(a, b, shape, kind="iou", empty=1.0, strict=True):
+    """IoU or Dice of every pair of two lists, from pixel sets."""
+    import numpy as np
+
+    out = np.empty((len(a), len(b)))
+    for i, x in enumerate(a):
+        px = overlap_reference_pixels(x, shape, strict=strict)
+        for j, y in enumerate(b):
+            py = overlap_reference_pixels(y, shape, strict=strict)
+            inter = len(px & py)
+            den = len(px | py) if kind == "iou" else len(px) + len(py)
+            num = inter if kind == "iou" else 2 * inter
+            out[i, j] = num / den if den else metric_empty_value(empty)
+    return out
+
+
+def postprocess_reference(mask, op, connectivity, size=None):
+    """scipy.ndimage twins of rlemask.postprocess on one 2-D mask (uint8 result)."""
+    import numpy as np
+    from scipy import ndimage
+
+    m = np.asarray(mask).astype(bool)
+    if op == "fill_holes":
+        structure = np.ones((3, 3), bool) if connectivity == 8 else None
+        if size is None:
+            return ndimage.binary_fill_holes(m, structure=structure).astype(np.uint8)
+        labels, n = ndimage.label(~m, structure=structure)
+        out = m.copy()
+        border = set(labels[0].tolist()) | set(labels[-1].tolist()) | set(labels[:, 0].tolist()) | set(labels[:, -1].tolist())
+        for k in range(1, n + 1):
+            if k not in border and (labels == k).sum() <= size:
+                out[labels == k] = True
+        return out.astype(np.uint8)
+    structure = np.ones((3, 3), bool) if connectivity == 8 else None
+    labels, n = ndimage.label(m, structure=structure)
+    sizes = [(labels == k).sum() for k in range(1, n + 1)]
+    if op == "remove_small":
+        keep = [k + 1 for k, s in enumerate(sizes) if s >= size]
+    else:  # largest: label numbers follow the row-major order of first pixels
+        keep = [int(np.argmax(sizes)) + 1] if sizes else []
+    return np.isin(labels, keep).astype(np.uint8)

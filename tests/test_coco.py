@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from reference import rle_reference_coco_counts, rle_reference_coco_string, rle_reference_encode
-from strategies import rle_masks
+from tests.reference import rle_reference_coco_counts, rle_reference_coco_string, rle_reference_encode
+from tests.strategies import rle_masks
 
+from rlemask import coco
 from rlemask.coco import from_coco, to_coco
-from rlemask.errors import InvalidRleError
+from rlemask.errors import InvalidMaskError, InvalidRleError
 from rlemask.rle import decode, encode
 
 mask_api = pytest.importorskip("pycocotools.mask", reason="pycocotools is in the 'test' extra")
@@ -114,3 +115,112 @@ def test_to_coco_rejects_bad_rle():
         to_coco("3 3", (2, 2))
     with pytest.raises(InvalidRleError, match=r"shape=\(2,\) is not a shape"):
         to_coco("1 1", (2,))
+
+
+# ----------------------------------------------------------------------------------
+# dense masks <-> COCO (coco.encode / coco.decode)
+# ----------------------------------------------------------------------------------
+
+
+@given(mask=rle_masks(max_side=24))
+def test_encode_is_byte_identical_to_pycocotools_in_every_layout(mask):
+    ours = coco.encode(mask)
+    assert ours == _coco(mask)
+    assert ours["counts"] == rle_reference_coco_string(rle_reference_coco_counts(mask))
+
+
+@given(mask=rle_masks(max_side=24))
+def test_decode_equals_pycocotools_decode_and_round_trips(mask):
+    obj = _coco(mask)
+    ours = coco.decode(obj)
+    expected = np.asarray(mask).astype(np.uint8)
+    assert ours.dtype == np.uint8 and ours.shape == expected.shape
+    np.testing.assert_array_equal(ours, expected)
+    if mask.size:
+        np.testing.assert_array_equal(ours, mask_api.decode(obj))
+    uncompressed = {"size": list(mask.shape), "counts": rle_reference_coco_counts(mask)}
+    np.testing.assert_array_equal(coco.decode(uncompressed), expected)
+    np.testing.assert_array_equal(coco.decode({"size": obj["size"], "counts": obj["counts"].decode()}), expected)
+
+
+@given(
+    n=st.integers(0, 5),
+    h=st.integers(0, 9),
+    w=st.integers(0, 9),
+    seed=st.integers(0, 2**32 - 1),
+    layout=st.sampled_from(["C", "F", "transposed", "strided"]),
+)
+def test_batches_equal_one_call_per_mask(n, h, w, seed, layout):
+    rng = np.random.default_rng(seed)
+    stack = (rng.random((n, h, w)) < rng.random()).astype(np.uint8)
+    if layout == "F":
+        stack = np.asfortranarray(stack)
+    elif layout == "transposed":  # each mask Fortran-contiguous, batch first
+        stack = np.ascontiguousarray(stack.transpose(0, 2, 1)).transpose(0, 2, 1)
+    elif layout == "strided":
+        big = np.ones((n, 2 * h, w), np.uint8)
+        big[:, ::2] = stack
+        stack = big[:, ::2]
+    objs = coco.encode(stack)
+    assert objs == [_coco(m) for m in stack]
+    if n == 0:
+        return
+    decoded = coco.decode(objs)
+    assert decoded.shape == (n, h, w)
+    np.testing.assert_array_equal(decoded, stack)
+    # a mixed batch: compressed and uncompressed objects together
+    mixed = [o if i % 2 else {"size": [h, w], "counts": rle_reference_coco_counts(m)} for i, (o, m) in enumerate(zip(objs, stack))]
+    np.testing.assert_array_equal(coco.decode(mixed), stack)
+
+
+def test_encode_rejects_non_binary_values_with_their_index():
+    m = np.zeros((3, 4), np.uint8)
+    m[2, 1] = 7
+    with pytest.raises(InvalidMaskError, match=r"mask\[2, 1\] = 7; expected only 0 and 1"):
+        coco.encode(m)
+    with pytest.raises(InvalidMaskError, match=r"mask\[2, 1\] = 7"):
+        coco.encode(np.asfortranarray(m))
+    stack = np.zeros((3, 3, 4), np.uint8)
+    stack[1, 0, 3] = 2
+    with pytest.raises(InvalidMaskError, match=r"mask\[1\]\[0, 3\] = 2"):
+        coco.encode(stack)
+    with pytest.raises(InvalidMaskError, match=r"mask has shape=\(4,\) \(1-D\); expected a 2-D mask \(height, width\) or a 3-D stack"):
+        coco.encode(np.zeros(4))
+
+
+@pytest.mark.parametrize(
+    ("objs", "fragment", "item"),
+    [
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 2], "counts": b"5"}], r"objs\[1\]: COCO counts add up to 5 pixels; expected 4 for size=\[2, 2\] \(the counts overrun the mask at count 0\)", 1),
+        ([{"size": [2, 2], "counts": b"3"}], r"objs\[0\]: COCO counts add up to 3 pixels; expected 4 .*fall short", 0),
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 2], "counts": b"0`"}], r"objs\[1\]: COCO counts: count 1 is cut off", 1),
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 2], "counts": b"~"}], r"objs\[1\]: COCO counts: byte 0 \(b'~'\) is not a counts character", 1),
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 2], "counts": [1, 1, -2, 4]}], r"objs\[1\]: COCO counts: count 2 is -2; expected counts >= 0", 1),
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 3], "counts": b"6"}], r"objs\[1\] has size=\[2, 3\] but objs\[0\] has size=\[2, 2\]", 1),
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 2]}], r"objs\[1\]: .* is not a dict with 'size' and 'counts'", None),
+        ([{"size": [2, 2], "counts": b"4"}, {"size": [2, 2], "counts": b"o" * 13 + b"0"}], r"objs\[1\]: COCO counts: count 0 at byte 12 is too large", 1),
+    ],
+)
+def test_bad_objects_in_a_batch_name_the_item(objs, fragment, item):
+    with pytest.raises(InvalidRleError, match=fragment) as info:
+        coco.decode(objs)
+    if item is not None:
+        assert info.value.item == item
+
+
+def test_decode_rejects_what_is_not_an_object_or_a_list():
+    with pytest.raises(InvalidRleError, match=r"obj of type str is not a COCO object"):
+        coco.decode("22200OO")
+    with pytest.raises(InvalidRleError, match=r"obj is an empty list"):
+        coco.decode([])
+
+
+def test_large_masks_and_negative_deltas_through_dense_api():
+    mask = np.zeros((700, 900), np.uint8)
+    mask[10:690, 3:5] = 1
+    mask[:, 800] = 1
+    mask[699, 899] = 1
+    mask[0, 0] = 1
+    obj = _coco(mask)
+    assert coco.encode(mask) == obj == coco.encode(np.asfortranarray(mask))
+    np.testing.assert_array_equal(coco.decode(obj), mask)

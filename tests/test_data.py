@@ -15,10 +15,9 @@ torch = pytest.importorskip("torch", reason="the 'models' extra (torch) is not i
 import rlemask  # noqa: E402
 from rlemask import uwmgi  # noqa: E402
 from rlemask.errors import LayoutError, RlemaskError  # noqa: E402
-from rlemask_models import data, synthetic  # noqa: E402
+from rlemask.uwmgi import CLASSES  # noqa: E402
+from rlemask_models import synthetic  # noqa: E402
 from rlemask_models.data import SliceDataset, make_loader, restore, select_slices  # noqa: E402
-
-CLASSES = ("large_bowel", "small_bowel", "stomach")
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +58,7 @@ def test_item_shapes_and_dtypes(table: pd.DataFrame, kwargs: dict, grid: tuple) 
     assert len(ds) == len(table)
     i = _labelled(table)[0]
     item = ds[i]
-    assert set(item) == {"image", "mask", "id", "shape"}
+    assert set(item) == {"image", "mask", "id", "shape", "rles"}
     assert item["image"].dtype == torch.float32 and item["mask"].dtype == torch.float32
     assert tuple(item["image"].shape) == (3, *grid)
     assert tuple(item["mask"].shape) == (3, *grid)
@@ -142,7 +141,9 @@ def test_pad_restore_round_trip_is_exact(table: pd.DataFrame) -> None:
     ds = SliceDataset(table, size=(320, 384), resize="pad")
     plain = SliceDataset(table, size=None, resize="pad")
     seen = set()
-    for i in range(0, len(table), 5):
+    shapes = list(zip(table["height"], table["width"]))
+    firsts = sorted({shapes.index(s) for s in shapes})  # every size of the data, and more rows
+    for i in sorted(set(firsts) | set(range(0, len(table), 5))):
         item = ds[i]
         image, mask = plain.load(i)
         back_image = restore(item["image"], item["shape"], size=(320, 384), resize="pad")
@@ -156,7 +157,7 @@ def test_pad_restore_round_trip_is_exact(table: pd.DataFrame) -> None:
         assert float(item["image"][:, :, :left].abs().sum()) == 0.0
         assert float(item["image"][:, top + h :].abs().sum()) == 0.0
         seen.add(item["shape"])
-    assert len(seen) >= 3
+    assert seen == set(shapes) and len(seen) >= 2
 
 
 def test_pad_to_own_multiple_of_32(table: pd.DataFrame) -> None:
@@ -173,7 +174,10 @@ def test_pad_to_own_multiple_of_32(table: pd.DataFrame) -> None:
 def test_resize_restore_round_trip_keeps_masks(table: pd.DataFrame) -> None:
     ds = SliceDataset(table, size=(256, 256))
     plain = SliceDataset(table, size=None, resize="pad")
-    for i in _labelled(table)[:4]:
+    def area(i: int) -> int:
+        return sum(rlemask.area(table[c].iloc[i] or "") for c in CLASSES)
+
+    for i in sorted(_labelled(table), key=area)[-4:]:  # the largest masks: tiny ones lose their edges
         item = ds[i]
         back = restore(item["mask"], item["shape"], size=(256, 256), resize="resize")
         assert back.shape == (3, *item["shape"])
@@ -374,15 +378,18 @@ def _batches(loader) -> list:
 
 
 def test_loader_is_reproducible_and_independent_of_workers(table: pd.DataFrame) -> None:
+    """The epoch set on the sampler (as Lightning does) fixes order and augmentation, whatever the workers;
+    the worker starts after a parallel numba kernel ran here (forkserver, not fork)."""
+    rlemask.encode_many(np.zeros((64, 32, 32), np.uint8))
     ds = SliceDataset(table.iloc[:12], size=(64, 64), augment=True, seed=3)
     first = make_loader(ds, batch_size=4, shuffle=True, workers=0, seed=7)
-    data.set_epoch(first, 1)
+    first.sampler.set_epoch(1)
     a = _batches(first)
     again = make_loader(ds, batch_size=4, shuffle=True, workers=0, seed=7)
-    data.set_epoch(again, 1)
+    again.sampler.set_epoch(1)
     b = _batches(again)
     worker = make_loader(ds, batch_size=4, shuffle=True, workers=1, seed=7)
-    data.set_epoch(worker, 1)
+    worker.sampler.set_epoch(1)
     c = _batches(worker)
     for x, y, z in zip(a, b, c):
         assert x[0] == y[0] == z[0]
@@ -391,7 +398,8 @@ def test_loader_is_reproducible_and_independent_of_workers(table: pd.DataFrame) 
     ids = [i for batch in a for i in batch[0]]
     assert sorted(ids) == sorted(table["id"].iloc[:12])
     assert ids != list(table["id"].iloc[:12])  # shuffled
-    data.set_epoch(first, 2)
+    first.sampler.set_epoch(2)
+    assert ds.epoch == 2
     assert [i for batch in _batches(first) for i in batch[0]] != ids
 
 
@@ -401,6 +409,27 @@ def test_loader_without_shuffle_keeps_order(table: pd.DataFrame) -> None:
     batches = list(loader)
     assert [i for b in batches for i in b["id"]] == list(table["id"].iloc[:6])
     assert batches[0]["image"].shape == (4, 3, 32, 32)
+    # collate keeps sizes as (h, w) tuples and the RLEs as strings, for scoring at the original size
+    assert batches[0]["shape"][0] == tuple(table[["height", "width"]].iloc[0])
+    assert batches[0]["rles"][1] == [table[c].iloc[1] or "" for c in CLASSES]
+
+
+def test_loader_shards_over_replicas(table: pd.DataFrame) -> None:
+    ds = SliceDataset(table.iloc[:7], size=(32, 32))
+    shares = [[i for b in make_loader(ds, batch_size=2, replicas=2, rank=r) for i in b["id"]] for r in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) == 4  # padded to equal shares
+    assert set(shares[0]) | set(shares[1]) == set(table["id"].iloc[:7])
+
+
+def test_transform_hook_replaces_the_builtin_augmentation(table: pd.DataFrame) -> None:
+    """An albumentations Compose (or any callable on image/mask dicts) transforms image and mask alike."""
+    A = pytest.importorskip("albumentations")
+    rows = table.iloc[_labelled(table)[:1]]
+    plain = SliceDataset(rows, size=(64, 64))[0]
+    flipped = SliceDataset(rows, size=(64, 64), augment=True, transform=A.Compose([A.HorizontalFlip(p=1.0)]))[0]
+    assert torch.equal(flipped["image"], plain["image"].flip(-1))
+    assert torch.equal(flipped["mask"], plain["mask"].flip(-1))
+    assert flipped["mask"].dtype == torch.float32
 
 
 # ----------------------------------------------------------------------------- real files
@@ -432,9 +461,3 @@ def test_real_slices_pad_and_restore(real_data: Path, tmp_path: Path) -> None:
     assert {(266, 266), (310, 360), (276, 276), (234, 234)} <= sizes
     if sixteen:  # 16-bit counts survive: values above 255
         assert max(float(ds[i]["image"].max()) for i in range(len(files), len(ds))) > 255
-
-
-def test_distributed_loader_needs_a_process_group(table: pd.DataFrame) -> None:
-    ds = SliceDataset(table.iloc[:4], size=(32, 32))
-    with pytest.raises(RlemaskError, match="needs an initialised process group"):
-        make_loader(ds, batch_size=2, shuffle=True, distributed=True)

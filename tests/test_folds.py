@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,9 +143,12 @@ def test_one_dimensional_targets():
     )
     multiclass = rng.integers(0, 3, 100)
     onehot = np.eye(3, dtype=int)[multiclass]
-    np.testing.assert_array_equal(
-        _fold_array(cv, None, multiclass, groups), _fold_array(cv, None, onehot, groups)
-    )
+    expected = _fold_array(cv, None, onehot, groups)
+    np.testing.assert_array_equal(_fold_array(cv, None, multiclass, groups), expected)
+    # an (n, 1) column of class labels is read like the 1-D labels (scikit-learn does the same)
+    np.testing.assert_array_equal(_fold_array(cv, None, multiclass[:, None], groups), expected)
+    names = np.array(["liver", "kidney", "spleen"])[multiclass]
+    np.testing.assert_array_equal(_fold_array(cv, None, names[:, None], groups), expected)  # class names too
 
 
 def test_errors():
@@ -166,7 +167,7 @@ def test_errors():
     bad[4, 1] = 2
     with pytest.raises(FoldError, match=r"y must hold 0/1 values: found 2.0 at sample 4, label 1"):
         list(cv.split(None, bad, groups))
-    with pytest.raises(FoldError, match=r"n_splits=4 is more than the 3 group\(s\)"):
+    with pytest.raises(FoldError, match=r"Cannot have number of splits n_splits=4 greater than the number of groups: 3"):
         list(MultilabelStratifiedGroupKFold(4).split(None, y, groups))
     with pytest.raises(FoldError, match="groups has a missing value at sample 2"):
         list(cv.split(None, y, np.array([0, 0, None, 1, 2, 2], dtype=object)))
@@ -174,8 +175,19 @@ def test_errors():
         MultilabelStratifiedGroupKFold(1)
     with pytest.raises(FoldError, match="n_splits must be an integer, found float"):
         MultilabelStratifiedGroupKFold(2.5)
-    with pytest.raises(FoldError, match="random_state=3 has no effect since shuffle=False"):
+    with pytest.raises(FoldError, match="random_state=3 has no effect since shuffle is False"):
         MultilabelStratifiedGroupKFold(3, random_state=3)
+    for shuffle in (None, 1, "yes", 0.0):  # as scikit-learn: a TypeError, not a ValueError
+        with pytest.raises(TypeError, match=r"shuffle must be True or False, found shuffle="):
+            MultilabelStratifiedGroupKFold(3, shuffle=shuffle)
+    with pytest.raises(FoldError, match="n_init must be a non-negative integer, found n_init=-1"):
+        MultilabelStratifiedGroupKFold(3, n_init=-1)
+    with pytest.raises(FoldError, match="max_passes must be a non-negative integer, found max_passes=1.5"):
+        MultilabelStratifiedGroupKFold(3, max_passes=1.5)
+    with pytest.raises(FoldError, match=r"y must hold class labels or 0/1 values: found 0.5 at sample 1"):
+        list(cv.split(None, np.array([0, 0.5, 1, 1, 0, 0]), groups))
+    with pytest.raises(FoldError, match=r"y has 5 samples but groups has 6"):
+        list(cv.split(None, np.zeros((5, 1)), groups))
     with pytest.raises(ValueError):  # the whole family is ValueError
         MultilabelStratifiedGroupKFold(0)
 
@@ -320,24 +332,6 @@ def test_summarize_folds(uwmgi_like):
 
 
 # ---------------------------------------------------------------------------
-# speed and the real case structure
-# ---------------------------------------------------------------------------
-
-
-@pytest.mark.realdata
-def test_assign_folds_under_a_second_for_the_real_table(real_structure):
-    index, y, _ = real_structure
-    table = _label_table(index, y)
-    timings = []
-    for seed in range(3):
-        t0 = time.perf_counter()
-        out = assign_folds(table, 5, random_state=seed)
-        timings.append(time.perf_counter() - t0)
-        check_folds(out)
-    assert min(timings) < 1.0, timings
-
-
-# ---------------------------------------------------------------------------
 # the command line
 # ---------------------------------------------------------------------------
 
@@ -390,7 +384,7 @@ def test_cli_folds_errors(small_train_csv, tmp_path, capsys):
     assert main(["folds", str(path), "--no-shuffle", "--seed", "1"]) == 2
     assert "--seed has no effect with --no-shuffle" in capsys.readouterr().err
     assert main(["folds", str(path), "-k", "40"]) == 2
-    assert "n_splits=40 is more than the 12 group(s)" in capsys.readouterr().err
+    assert "n_splits=40 greater than the number of groups: 12" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["folds", str(path), "-k", "1"])
     assert main(["folds", str(path), "-k", "2", "--no-shuffle"]) == 0
@@ -429,13 +423,523 @@ def test_close_to_the_brute_force_optimum_on_small_problems():
         n_groups, k = 7, 2 + seed % 2
         groups = np.repeat(np.arange(n_groups), rng.integers(3, 25, n_groups))
         y = (rng.random((len(groups), 3)) < rng.uniform(0.05, 0.6, 3)).astype(int)
-        best = min(
-            folds_cost_plain(y, np.array((0, *a))[groups], k)
-            for a in itertools.product(range(k), repeat=n_groups - 1)
-        )
-        ours = folds_cost_plain(y, MultilabelStratifiedGroupKFold(k).fold_labels(None, y, groups), k)
-        ratios.append(ours / best)
+        largest = np.bincount(groups).max()
+        feasible = []  # every fold non-empty, sizes at most the largest group apart
+        for a in itertools.product(range(k), repeat=n_groups - 1):
+            fold = np.array((0, *a))[groups]
+            sizes = np.bincount(fold, minlength=k)
+            if sizes.min() > 0 and sizes.max() - sizes.min() <= largest:
+                feasible.append(folds_cost_plain(y, fold, k))
+        ours_fold = MultilabelStratifiedGroupKFold(k).fold_labels(None, y, groups)
+        sizes = np.bincount(ours_fold, minlength=k)
+        assert sizes.max() - sizes.min() <= largest
+        ratios.append(folds_cost_plain(y, ours_fold, k) / min(feasible))
     ratios = np.array(ratios)
     assert (ratios >= 1 - 1e-9).all()  # the brute force really is the minimum of the same cost
-    assert np.mean(ratios < 1 + 1e-9) >= 0.75, ratios  # mostly the optimum itself (measured: 11 of 12)
+    assert np.mean(ratios < 1 + 1e-9) >= 0.75, ratios  # mostly the optimum itself
     assert ratios.max() < 1.5, ratios
+
+
+# ---------------------------------------------------------------------------
+# restarts, fold sizes, scale
+# ---------------------------------------------------------------------------
+
+
+def _cost(y, fold, k):
+    from tests.reference import folds_cost_plain
+
+    return folds_cost_plain(y, fold, k)
+
+
+def test_restarts_keep_the_best_partition(monkeypatch):
+    """n_init runs: the partition returned is the one of lowest cost among all runs."""
+    import rlemask.folds as folds_module
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(30), rng.integers(2, 30, 30))
+    y = (rng.random((len(groups), 3)) < [0.1, 0.3, 0.5]).astype(int)
+    seen = []
+    real = folds_module._improve
+
+    def spy(X, sq, sizes, folds, D, n, *args):
+        real(X, sq, sizes, folds, D, n, *args)
+        for f in folds:  # every run's final partition
+            seen.append(_cost(y, f[pd.factorize(groups)[0]], 4))
+
+    monkeypatch.setattr(folds_module, "_improve", spy)
+    for seed in range(6):
+        seen.clear()
+        cv = MultilabelStratifiedGroupKFold(4, shuffle=True, random_state=seed, n_init=5)
+        chosen = _cost(y, cv.fold_labels(None, y, groups), 4)
+        assert len(seen) == 5
+        assert chosen == pytest.approx(min(seen), rel=1e-12), (chosen, seen)
+    assert len({round(c, 9) for c in seen}) > 1  # the runs differ, so choosing matters
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_more_restarts_never_cost_more(seed):
+    """The first run does not depend on n_init, so more restarts can only lower the cost."""
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 40, 400)
+    y = (rng.random((400, 4)) < rng.uniform(0.05, 0.5, 4)).astype(int)
+    for shuffle, state in ((False, None), (True, seed)):
+        costs = [
+            _cost(y, MultilabelStratifiedGroupKFold(5, shuffle=shuffle, random_state=state, n_init=r)
+                  .fold_labels(None, y, groups), 5)
+            for r in (1, 2, 4, 8)
+        ]
+        assert all(b <= a + 1e-9 for a, b in zip(costs, costs[1:])), costs
+
+
+def _fold_sizes_ok(fold, groups, k):
+    sizes = np.bincount(fold, minlength=k)
+    return sizes.min() > 0 and sizes.max() - sizes.min() <= np.bincount(pd.factorize(groups)[0]).max()
+
+
+def test_fold_sizes_within_the_largest_group():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(deadline=None)
+    @given(
+        st.integers(0, 2**32 - 1),
+        st.integers(2, 9),
+        st.integers(1, 5),
+        st.booleans(),
+    )
+    def check(seed, k, max_size, shuffle):
+        rng = np.random.default_rng(seed)
+        n_groups = int(rng.integers(k, 40))
+        groups = np.repeat(rng.permutation(n_groups), rng.integers(1, max_size + 1, n_groups))
+        y = (rng.random((groups.size, 3)) < rng.uniform(0, 1, 3)).astype(int)
+        cv = MultilabelStratifiedGroupKFold(k, shuffle=shuffle, random_state=seed if shuffle else None)
+        fold = cv.fold_labels(None, y, groups)
+        assert _fold_sizes_ok(fold, groups, k), np.bincount(fold)
+        if max_size == 1:  # one sample per group: sizes at most 1 apart
+            assert np.ptp(np.bincount(fold, minlength=k)) <= 1
+
+    check()
+
+
+@pytest.mark.parametrize("n_splits", [2, 5, 7, 10])
+def test_singleton_groups_sizes_at_most_one_apart(n_splits):
+    """With one sample per group the folds are as equal as KFold's (the old code was up to 5 apart)."""
+    rng = np.random.default_rng(n_splits)
+    for n in (n_splits, 97, 1990, 2010):
+        y = (rng.random((n, 6)) < [0.01, 0.05, 0.1, 0.3, 0.5, 0.9]).astype(int)
+        fold = MultilabelStratifiedGroupKFold(n_splits).fold_labels(None, y, np.arange(n))
+        assert np.ptp(np.bincount(fold, minlength=n_splits)) <= 1
+
+
+def test_balance_at_least_iterative_stratification():
+    """One sample per group: every label balanced at least as well as MultilabelStratifiedKFold."""
+    iterstrat = pytest.importorskip("iterstrat.ml_stratifiers")
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        n, labels = 1000, 20
+        rates = np.exp(rng.uniform(np.log(0.01), np.log(0.5), labels))
+        y = (rng.random((n, labels)) < rates).astype(int)
+        ours = MultilabelStratifiedGroupKFold(5, shuffle=True, random_state=seed).fold_labels(None, y, np.arange(n))
+        theirs = np.zeros(n, int)
+        for k, (_, test) in enumerate(iterstrat.MultilabelStratifiedKFold(5, shuffle=True, random_state=seed).split(y, y)):
+            theirs[test] = k
+        assert folds_class_std(y, ours) <= folds_class_std(y, theirs), seed
+        assert np.ptp(np.bincount(ours)) <= 1
+
+
+def test_many_small_groups_and_many_labels():
+    """Past the old 2,000-group local-search limit: still balanced, groups intact, sizes tight."""
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 3000, 12000)
+    y = (rng.random((12000, 12)) < np.linspace(0.02, 0.5, 12)).astype(int)
+    cv = MultilabelStratifiedGroupKFold(5)
+    _check_valid_split(cv, None, y, groups, 5)
+    fold = cv.fold_labels(None, y, groups)
+    assert _fold_sizes_ok(fold, groups, 5)
+    fractions = np.array([y[fold == k].mean(axis=0) for k in range(5)])
+    np.testing.assert_allclose(fractions, np.broadcast_to(y.mean(axis=0), fractions.shape), atol=0.003)
+
+
+# ---------------------------------------------------------------------------
+# scikit-learn's StratifiedGroupKFold tests, ported
+# (sklearn/model_selection/tests/test_split.py, scikit-learn 1.9)
+#
+# Ported: test_cross_validator_with_default_params, test_2d_y,
+# test_kfold_valueerrors, test_stratified_kfold_ratios,
+# test_stratified_kfold_label_invariance, test_stratifiedkfold_balance,
+# test_shuffle_kfold_stratifiedkfold_reproducibility,
+# test_shuffle_stratifiedkfold (written for StratifiedKFold; its check holds here),
+# test_stratified_group_kfold_trivial, test_stratified_group_kfold_approximate
+# (stricter: scikit-learn asserts its own imperfect folds, we assert the
+# perfect ones that exist), test_stratified_group_kfold_homogeneous_groups,
+# test_stratified_group_kfold_shuffle_preserves_stratification,
+# test_stratified_group_kfold_against_group_kfold, test_group_kfold,
+# test_nested_cv, test_random_state_shuffle_false, test_yields_constant_splits,
+# test_splitter_get_metadata_routing, test_splitter_set_split_request.
+#
+# Not applicable: the repr string (ours has n_init and max_passes); test_2d_y's
+# "multilabel y raises" (multilabel y is what this splitter is for);
+# test_stratified_kfold_no_shuffle and test_kfold_can_detect_dependent_samples_on_digits
+# (StratifiedKFold's order-preserving index layout, not a group splitter);
+# test_no_group_splitters_warns_with_groups and test_stratified_splitter_without_y
+# (other splitter families); test_build_repr (scikit-learn internals).
+# ---------------------------------------------------------------------------
+
+
+def _sk_split(cv, X, y, groups):
+    return list(cv.split(X, y, groups))
+
+
+def test_sklearn_cross_validator_with_default_params():
+    X = np.array([[1, 2], [3, 4], [5, 6], [7, 8]])
+    X_1d = np.array([1, 2, 3, 4])
+    y = np.array([1, 1, 2, 2])
+    groups = np.array([1, 2, 3, 4])
+    cv = MultilabelStratifiedGroupKFold(2)
+    assert cv.get_n_splits(X, y, groups) == 2
+    np.testing.assert_equal(_sk_split(cv, X, y, groups), _sk_split(cv, X_1d, y, groups))
+    for train, test in cv.split(X, y, groups):
+        assert np.asarray(train).dtype.kind == "i" and np.asarray(test).dtype.kind == "i"
+    assert " ".join(repr(cv).split()) == (
+        "MultilabelStratifiedGroupKFold(max_passes=50, n_init=4, n_splits=2, random_state=None, shuffle=False)"
+    )
+
+
+def test_sklearn_2d_y():
+    n_samples = 30
+    rng = np.random.RandomState(1)
+    X = rng.randint(0, 3, size=(n_samples, 2))
+    y = rng.randint(0, 3, size=(n_samples,))
+    y_2d = y.reshape(-1, 1)
+    y_multilabel = rng.randint(0, 2, size=(n_samples, 3))
+    groups = rng.randint(0, 3, size=(n_samples,))
+    cv = MultilabelStratifiedGroupKFold(n_splits=3)
+    assert _sk_split(cv, X, y, groups) and _sk_split(cv, X, y_multilabel, groups)
+    np.testing.assert_equal(_sk_split(cv, X, y, groups), _sk_split(cv, X, y_2d, groups))
+
+
+def test_sklearn_kfold_valueerrors():
+    import warnings
+
+    X2 = np.array([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]])
+    y = np.array([3, 3, -1, -1, 3])
+    cv = MultilabelStratifiedGroupKFold(3)
+    naive_groups = np.arange(len(y))
+    with pytest.warns(UserWarning, match="The least populated class"):
+        next(cv.split(X2, y, naive_groups))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seen = np.concatenate([test for _, test in cv.split(X2, y, naive_groups)])
+    assert sorted(seen.tolist()) == list(range(5))
+    with pytest.raises(ValueError, match="n_splits=3 cannot be greater than the number of members in each class"):
+        next(cv.split(X2, np.array([3, 3, -1, -1, 2]), naive_groups))
+    for bad in (0, 1):
+        with pytest.raises(ValueError, match="k-fold cross-validation requires at least one train/test split"):
+            MultilabelStratifiedGroupKFold(bad)
+    for bad in (1.5, 2.0):
+        with pytest.raises(ValueError):
+            MultilabelStratifiedGroupKFold(bad)
+    with pytest.raises(TypeError):
+        MultilabelStratifiedGroupKFold(n_splits=4, shuffle=None)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("k", [4, 5, 6, 7, 8, 9, 10])
+def test_sklearn_stratified_kfold_ratios(k, shuffle):
+    n_samples = 1000
+    X = np.ones(n_samples)
+    y = np.array([4] * int(0.10 * n_samples) + [0] * int(0.89 * n_samples) + [1] * int(0.01 * n_samples))
+    groups = np.arange(len(y))
+    distr = np.bincount(y) / len(y)
+    test_sizes = []
+    cv = MultilabelStratifiedGroupKFold(k, random_state=0 if shuffle else None, shuffle=shuffle)
+    for train, test in cv.split(X, y, groups):
+        np.testing.assert_allclose(np.bincount(y[train]) / len(train), distr, atol=0.02)
+        np.testing.assert_allclose(np.bincount(y[test]) / len(test), distr, atol=0.02)
+        test_sizes.append(len(test))
+    assert np.ptp(test_sizes) <= 1
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("k", [4, 6, 7])
+@pytest.mark.filterwarnings("ignore:The least populated class")
+def test_sklearn_stratified_kfold_label_invariance(k, shuffle):
+    import itertools
+
+    n_samples = 100
+    y = np.array([2] * int(0.10 * n_samples) + [0] * int(0.89 * n_samples) + [1] * int(0.01 * n_samples))
+    X = np.ones(len(y))
+    groups = np.arange(len(y))
+
+    def get_splits(y):
+        cv = MultilabelStratifiedGroupKFold(k, random_state=0 if shuffle else None, shuffle=shuffle)
+        return [(list(train), list(test)) for train, test in cv.split(X, y, groups)]
+
+    base = get_splits(y)
+    for perm in itertools.permutations([0, 1, 2]):
+        assert get_splits(np.take(perm, y)) == base
+
+
+def test_sklearn_stratifiedkfold_balance():
+    X = np.ones(17)
+    y = [0] * 3 + [1] * 14
+    groups = np.arange(len(y))
+    for shuffle in (True, False):
+        cv = MultilabelStratifiedGroupKFold(3, shuffle=shuffle)
+        for i in range(11, 17):
+            sizes = [len(test) for _, test in cv.split(X[:i], y[:i], groups[:i])]
+            assert np.max(sizes) - np.min(sizes) <= 1
+            assert np.sum(sizes) == i
+
+
+def test_sklearn_shuffle_reproducibility():
+    X, y, groups_1 = np.ones(15), [0] * 7 + [1] * 8, np.arange(15)
+    X2, y2, groups_2 = np.ones(16), [0] * 8 + [1] * 8, np.arange(16)
+    cv = MultilabelStratifiedGroupKFold(3, shuffle=True, random_state=0)
+    np.testing.assert_equal(_sk_split(cv, X, y, groups_1), _sk_split(cv, X, y, groups_1))
+    cv = MultilabelStratifiedGroupKFold(3, shuffle=True, random_state=np.random.RandomState(0))
+    for data in ((X, y, groups_1), (X2, y2, groups_2)):
+        for (_, test_a), (_, test_b) in zip(cv.split(*data), cv.split(*data)):
+            with pytest.raises(AssertionError):
+                np.testing.assert_array_equal(test_a, test_b)
+
+
+def test_sklearn_shuffle_stratifiedkfold():
+    X_40 = np.ones(40)
+    y = [0] * 20 + [1] * 20
+    groups = np.arange(40)
+    kf0 = MultilabelStratifiedGroupKFold(5, shuffle=True, random_state=0)
+    kf1 = MultilabelStratifiedGroupKFold(5, shuffle=True, random_state=1)
+    for (_, test0), (_, test1) in zip(kf0.split(X_40, y, groups), kf1.split(X_40, y, groups)):
+        assert set(test0) != set(test1)
+    _check_valid_split(kf0, X_40, y, groups, 5)
+
+
+def test_sklearn_stratified_group_kfold_trivial():
+    cv = MultilabelStratifiedGroupKFold(n_splits=3)
+    y = np.array([1] * 6 + [0] * 12)
+    X = np.ones_like(y).reshape(-1, 1)
+    groups = np.asarray((1, 2, 3, 4, 5, 6, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6))
+    distr = np.bincount(y) / len(y)
+    test_sizes = []
+    for train, test in cv.split(X, y, groups):
+        assert np.intersect1d(groups[train], groups[test]).size == 0
+        np.testing.assert_allclose(np.bincount(y[train]) / len(train), distr, atol=0.02)
+        np.testing.assert_allclose(np.bincount(y[test]) / len(test), distr, atol=0.02)
+        test_sizes.append(len(test))
+    assert np.ptp(test_sizes) <= 1
+
+
+def test_sklearn_stratified_group_kfold_approximate_is_exact_here():
+    # scikit-learn: "Not perfect stratification (even though it is possible)"; here it is perfect
+    cv = MultilabelStratifiedGroupKFold(n_splits=3)
+    y = np.array([1] * 6 + [0] * 12)
+    X = np.ones_like(y).reshape(-1, 1)
+    groups = np.array([1, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 4, 5, 5, 5, 6, 6, 6])
+    test_sizes = []
+    for train, test in cv.split(X, y, groups):
+        assert np.intersect1d(groups[train], groups[test]).size == 0
+        np.testing.assert_allclose(np.bincount(y[test]) / len(test), [2 / 3, 1 / 3], atol=0.001)
+        test_sizes.append(len(test))
+    assert np.ptp(test_sizes) <= 1
+
+
+@pytest.mark.parametrize(
+    "y, groups, expected",
+    [
+        (np.array([0] * 6 + [1] * 6), np.array([1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]), [0.5, 0.5]),
+        (np.array([0] * 9 + [1] * 3), np.array([1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 5, 6]), [0.75, 0.25]),
+    ],
+)
+def test_sklearn_stratified_group_kfold_homogeneous_groups(y, groups, expected):
+    cv = MultilabelStratifiedGroupKFold(n_splits=3)
+    X = np.ones_like(y).reshape(-1, 1)
+    for train, test in cv.split(X, y, groups):
+        assert np.intersect1d(groups[train], groups[test]).size == 0
+        np.testing.assert_allclose(np.bincount(y[test]) / len(test), expected, atol=0.001)
+
+
+def test_sklearn_stratified_group_kfold_shuffle_preserves_stratification():
+    y = np.array([0] * 12 + [1] * 6)
+    X = np.ones((len(y), 1))
+    groups = np.array([1, 1, 3, 3, 3, 4, 5, 5, 5, 5, 7, 7, 2, 2, 6, 6, 8, 8])
+    expected = np.asarray([2.0 / 3, 1.0 / 3])
+    for seed in range(100):
+        cv = MultilabelStratifiedGroupKFold(n_splits=3, shuffle=True, random_state=seed)
+        test_sizes = []
+        for train, test in cv.split(X, y, groups):
+            assert np.intersect1d(groups[train], groups[test]).size == 0
+            np.testing.assert_allclose(np.bincount(y[train]) / len(train), expected, atol=1e-8)
+            np.testing.assert_allclose(np.bincount(y[test]) / len(test), expected, atol=1e-8)
+            test_sizes.append(len(test))
+        assert np.ptp(test_sizes) <= 1
+
+
+@pytest.mark.parametrize("cls_distr", [(0.4, 0.6), (0.3, 0.7), (0.2, 0.8), (0.8, 0.2)])
+@pytest.mark.parametrize("n_groups", [5, 30, 70])
+def test_sklearn_stratified_group_kfold_against_group_kfold(cls_distr, n_groups):
+    from scipy import stats
+    from sklearn.model_selection import GroupKFold
+
+    n_splits = 5
+    rng = np.random.RandomState(0)
+    y = rng.choice(2, size=1000, p=cls_distr)
+    X = np.ones_like(y).reshape(-1, 1)
+    g = rng.choice(n_groups, 1000)
+    ours = MultilabelStratifiedGroupKFold(n_splits=n_splits).split(X, y, groups=g)
+    theirs = GroupKFold(n_splits=n_splits).split(X, y, groups=g)
+    ours_entr = theirs_entr = 0.0
+    for (train, test), (_, gkf_test) in zip(ours, theirs):
+        assert np.intersect1d(g[train], g[test]).size == 0
+        ours_entr += stats.entropy(np.bincount(y[test]) / len(test), qk=cls_distr)
+        theirs_entr += stats.entropy(np.bincount(y[gkf_test]) / len(gkf_test), qk=cls_distr)
+    # 1e-12: with one group per fold both give the same folds, summed in another order
+    assert ours_entr / n_splits <= theirs_entr / n_splits + 1e-12
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_sklearn_group_kfold(shuffle, seed):
+    rng = np.random.RandomState(seed)
+    n_samples, n_splits = 1000, 5
+    X = y = np.ones(n_samples)
+    tolerance = 0.05 * n_samples
+    groups = rng.randint(0, 15, n_samples)
+    ideal = n_samples // n_splits
+    random_state = seed if shuffle else None
+    cv = MultilabelStratifiedGroupKFold(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
+    folds = np.zeros(n_samples)
+    for i, (_, test) in enumerate(cv.split(X, y, groups)):
+        folds[test] = i
+    for i in np.unique(folds):
+        assert tolerance >= abs(sum(folds == i) - ideal)
+    for group in np.unique(groups):
+        assert len(np.unique(folds[groups == group])) == 1
+    groups = np.asarray(groups, dtype=object)
+    for train, test in cv.split(X, y, groups):
+        assert len(np.intersect1d(groups[train], groups[test])) == 0
+
+    groups = np.array(
+        ["Albert", "Jean", "Bertrand", "Michel", "Jean", "Francis", "Robert", "Michel", "Rachel", "Lois",
+         "Michelle", "Bernard", "Marion", "Laura", "Jean", "Rachel", "Franck", "John", "Gael", "Anna", "Alix",
+         "Robert", "Marion", "David", "Tony", "Abel", "Becky", "Madmood", "Cary", "Mary", "Alexandre", "David",
+         "Francis", "Barack", "Abdoul", "Rasha", "Xi", "Silvia"]
+    )
+    n_samples = len(groups)
+    tolerance = 0.05 * n_samples
+    ideal = n_samples // n_splits
+    X = y = np.ones(n_samples)
+    folds = np.zeros(n_samples)
+    for i, (_, test) in enumerate(cv.split(X, y, groups)):
+        folds[test] = i
+    if not shuffle:
+        for i in np.unique(folds):
+            assert tolerance >= abs(sum(folds == i) - ideal)
+    for group in np.unique(groups):
+        assert len(np.unique(folds[groups == group])) == 1
+    groups = np.asarray(groups, dtype=object)
+    for train, test in cv.split(X, y, groups):
+        assert len(np.intersect1d(groups[train], groups[test])) == 0
+    copy = MultilabelStratifiedGroupKFold(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
+    for (train1, test1), (train2, test2) in zip(copy.split(X, y, groups), cv.split(X, y, groups.tolist())):
+        np.testing.assert_array_equal(train1, train2)
+        np.testing.assert_array_equal(test1, test2)
+    groups = np.array([1, 1, 1, 2, 2])
+    X = y = np.ones(len(groups))
+    with pytest.raises(ValueError, match="Cannot have number of splits.*greater"):
+        next(MultilabelStratifiedGroupKFold(n_splits=3).split(X, y, groups))
+
+
+def test_sklearn_nested_cv():
+    import warnings
+
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import GridSearchCV, GroupKFold, LeaveOneGroupOut, StratifiedKFold
+
+    rng = np.random.RandomState(0)
+    X, y = make_classification(n_samples=15, n_classes=2, random_state=0)
+    groups = rng.randint(0, 5, 15)
+    ours = MultilabelStratifiedGroupKFold(n_splits=3)
+    for other in (LeaveOneGroupOut(), StratifiedKFold(n_splits=2), GroupKFold(n_splits=3), ours):
+        for inner, outer in ((ours, other), (other, ours)):
+            gs = GridSearchCV(
+                DummyClassifier(), param_grid={"strategy": ["stratified", "most_frequent"]},
+                cv=inner, error_score="raise",
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cross_val_score(gs, X=X, y=y, groups=groups, cv=outer, params={"groups": groups})
+
+
+def test_sklearn_random_state_shuffle_false():
+    with pytest.raises(ValueError, match="has no effect since shuffle is False"):
+        MultilabelStratifiedGroupKFold(3, shuffle=False, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "cv, expected",
+    [
+        (MultilabelStratifiedGroupKFold(shuffle=True, random_state=123), True),
+        (MultilabelStratifiedGroupKFold(), True),
+        (MultilabelStratifiedGroupKFold(shuffle=True, random_state=None), False),
+        (MultilabelStratifiedGroupKFold(shuffle=True, random_state=np.random.RandomState(0)), False),
+    ],
+)
+def test_sklearn_yields_constant_splits(cv, expected):
+    from sklearn.model_selection._split import _yields_constant_splits
+
+    assert _yields_constant_splits(cv) == expected
+
+
+def test_sklearn_splitter_metadata_routing():
+    from sklearn.tests.metadata_routing_common import assert_request_is_empty
+
+    cv = MultilabelStratifiedGroupKFold()
+    metadata = cv.get_metadata_routing()
+    assert metadata.split.requests["groups"] is True
+    assert_request_is_empty(metadata, exclude=["split"])
+    assert hasattr(cv, "set_split_request")
+
+
+def test_positive_matrix_follows_the_empty_cell_rule():
+    from rlemask.errors import InvalidRleError
+
+    t = pd.DataFrame({"large_bowel": ["1 1", pd.NaT, b"2 2"], "small_bowel": ["", "", ""], "stomach": [None] * 3})
+    assert positive_matrix(t).tolist() == [[1, 0, 0], [0, 0, 0], [1, 0, 0]]
+    bad = t.assign(small_bowel=["", 7, ""])
+    with pytest.raises(InvalidRleError, match=r"column 'small_bowel' row 1: 7 of type int is not a run-length string") as err:
+        positive_matrix(bad)
+    assert err.value.item == 1
+
+
+def test_size_window_matches_brute_force():
+    """The allowed size changes of a move/swap between two folds, against trying every change."""
+    from rlemask.folds import _size_window, _size_windows
+
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 5, 7):
+        A, B = np.triu_indices(k, 1)
+        for _ in range(60):
+            s_max = float(rng.integers(1, 10))
+            n = rng.integers(0, 20, (3, k)).astype(float)
+            lo, hi = _size_windows(n, A, B, s_max)
+            for r in range(3):
+                if np.ptp(n[r]) > s_max:
+                    continue  # the search only ever starts from sizes within s_max
+                for p, (a, b) in enumerate(zip(A.tolist(), B.tolist())):
+                    assert _size_window(n[r], a, b, s_max) == pytest.approx((lo[r, p], hi[r, p]))
+                    for t in range(-25, 26):
+                        m = n[r].copy()
+                        m[a] += t
+                        m[b] -= t
+                        assert (np.ptp(m) <= s_max) == (lo[r, p] <= t <= hi[r, p]), (n[r], a, b, t)
+
+
+def test_singletons_two_folds_regression():
+    """Found by hypothesis: a move from the smaller of two folds once left them 3 apart."""
+    rng = np.random.default_rng(6241964)
+    n_groups = int(rng.integers(2, 40))
+    groups = np.repeat(rng.permutation(n_groups), rng.integers(1, 2, n_groups))
+    y = (rng.random((groups.size, 3)) < rng.uniform(0, 1, 3)).astype(int)
+    fold = MultilabelStratifiedGroupKFold(2).fold_labels(None, y, groups)
+    assert np.ptp(np.bincount(fold)) <= 1

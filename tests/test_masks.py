@@ -93,9 +93,9 @@ def test_unstack_errors():
         unstack(np.zeros((2, 2), np.uint8))
     bad = np.zeros((2, 2, 3), np.uint8)
     bad[1, 0, 2] = 7
-    with pytest.raises(InvalidMaskError, match=r"mask \(id=x\), class=stomach: value 7 at \(row, col\)=\(1, 0\); expected only 0 and 1"):
+    with pytest.raises(InvalidMaskError, match=r"mask \(id=x, class=stomach\)\[1, 0\] = 7; expected only 0 and 1"):
         unstack(bad, id="x")
-    with pytest.raises(InvalidMaskError, match=r"class=stomach: value 0.5 at \(row, col\)=\(1, 0\)"):
+    with pytest.raises(InvalidMaskError, match=r"mask \(class=stomach\)\[1, 0\] = 0.5; expected only 0 and 1"):
         unstack(np.where(bad == 7, 0.5, 0.0))
     with pytest.raises(LayoutError, match="names a class twice"):
         unstack(np.zeros((1, 1, 2), np.uint8), classes=["a", "a"])
@@ -202,11 +202,11 @@ def test_unstack_many_errors():
         unstack_many([np.zeros((2, 2, 3)), np.zeros((2, 2))], ["a", "b"])
     bad = [np.zeros((2, 2, 3), np.uint8), np.zeros((3, 3, 3), np.uint8), np.zeros((2, 2, 3), np.uint8)]
     bad[2][0, 1, 1] = 2
-    with pytest.raises(InvalidMaskError, match=r"masks\[2\] \(id=c\), class=small_bowel: value 2 at \(row, col\)=\(0, 1\)"):
+    with pytest.raises(InvalidMaskError, match=r"masks\[2\] \(id=c, class=small_bowel\)\[0, 1\] = 2"):
         unstack_many(bad, ["a", "b", "c"])
     arr = np.zeros((2, 2, 2, 3), np.uint8)
     arr[1, 1, 1, 0] = 3
-    with pytest.raises(InvalidMaskError, match=r"masks\[1\] \(id=b\), class=large_bowel: value 3 at \(row, col\)=\(1, 1\)"):
+    with pytest.raises(InvalidMaskError, match=r"masks\[1\] \(id=b, class=large_bowel\)\[1, 1\] = 3"):
         unstack_many(arr, ["a", "b"])
 
 

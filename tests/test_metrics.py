@@ -129,7 +129,7 @@ def test_unaligned_buffers_and_odd_row_lengths():
             bad = p.astype(np.uint8)
             index = tuple(int(rng.integers(0, n)) for n in shape)
             bad[index] = 7
-            with pytest.raises(InvalidMaskError, match=rf"pred holds 7 at index \({', '.join(map(str, index))}\)"):
+            with pytest.raises(InvalidMaskError, match=rf"truth\[{', '.join(map(str, index))}\] = 7; expected only 0 and 1"):
                 dice(bad, t)
 
 
@@ -172,7 +172,7 @@ def test_torch_bfloat16_and_half_tensors():
     t = torch.tensor([[0, 1, 1, 0]], dtype=torch.float16)
     assert float(dice(p, t)) == 0.5
     assert hausdorff(p, t.to(torch.bfloat16)) == 1.0
-    with pytest.raises(InvalidMaskError, match=r"pred holds 0.5 at index \(0, 1\)"):
+    with pytest.raises(InvalidMaskError, match=r"truth\[0, 1\] = 0.5; expected only 0 and 1.*threshold probabilities first, e.g. truth > 0.5"):
         dice(torch.tensor([[1.0, 0.5]], dtype=torch.bfloat16), torch.ones(1, 2))
 
 
@@ -184,7 +184,7 @@ class NoNumpyTensor(FakeTensor):
 
 
 def test_tensor_like_without_numpy_dtype_or_float():
-    with pytest.raises(InvalidMaskError, match="pred cannot be read as an array: Got unsupported ScalarType"):
+    with pytest.raises(InvalidMaskError, match="truth cannot be read as an array: Got unsupported ScalarType"):
         dice(NoNumpyTensor(np.ones((2, 2))), np.ones((2, 2)))
 
 
@@ -342,12 +342,13 @@ def test_dice_rle_bad_strings(bad, fragment, attrs):
     with pytest.raises(InvalidRleError) as info:
         dice_rle(bad, "", (4, 4))
     assert fragment in str(info.value)
-    assert str(info.value).startswith("pred_rle: ")
+    assert str(info.value).startswith("truth: ")
+    assert info.value.reason == str(info.value)[len("truth: "):]
     for key, value in attrs.items():
         assert getattr(info.value, key) == value
     with pytest.raises(InvalidRleError) as info:
         dice_rle("", bad, (4, 4))
-    assert str(info.value).startswith("truth_rle: ")
+    assert str(info.value).startswith("pred: ")
 
 
 def test_dice_rle_raises_exactly_where_decode_raises():
@@ -368,7 +369,7 @@ def test_dice_rle_raises_exactly_where_decode_raises():
                 with pytest.raises(InvalidRleError) as info:
                     dice_rle(s, "", (4, 4), strict=strict)
                 # same message, same location (only the argument name differs)
-                assert str(info.value).replace("pred_rle", "rle") == str(exc), s
+                assert str(info.value).replace("truth: ", "rle: ", 1) == str(exc), s
                 assert (info.value.token, info.value.run, info.value.offset) == (exc.token, exc.run, exc.offset)
             else:
                 assert dice_rle(s, "1 16", (4, 4), strict=strict) == float(dice(mask, np.ones((4, 4)))), s
@@ -390,7 +391,7 @@ def test_dice_rle_bad_shape(shape):
 
 
 def test_dice_rle_bad_type():
-    with pytest.raises(InvalidRleError, match="pred_rle=12 of type int is not a run-length string"):
+    with pytest.raises(InvalidRleError, match="truth: 12 of type int is not a run-length string"):
         dice_rle(12, "1 2", (4, 4))
 
 
@@ -403,21 +404,21 @@ def test_dice_rle_bad_type():
 @pytest.mark.parametrize("metric", [dice, iou])
 def test_bad_masks(metric):
     ok = np.zeros((2, 4, 4), np.uint8)
-    with pytest.raises(InvalidMaskError, match=r"pred has shape=\(2, 4, 4\) but truth has shape=\(2, 4, 5\)"):
+    with pytest.raises(InvalidMaskError, match=r"truth has shape=\(2, 4, 4\) but pred has shape=\(2, 4, 5\)"):
         metric(ok, np.zeros((2, 4, 5)))
     with pytest.raises(InvalidMaskError, match="expected at least 2 dimensions"):
         metric(np.zeros(4), np.zeros(4))
     bad = ok.copy()
     bad[1, 2, 3] = 2
-    with pytest.raises(InvalidMaskError, match=r"truth holds 2 at index \(1, 2, 3\)"):
+    with pytest.raises(InvalidMaskError, match=r"pred\[1, 2, 3\] = 2; expected only 0 and 1"):
         metric(ok, bad)
-    with pytest.raises(InvalidMaskError, match=r"pred holds 0.5 at index \(0, 0, 1\)"):
+    with pytest.raises(InvalidMaskError, match=r"truth\[0, 0, 1\] = 0.5"):
         metric(np.array([[[0, 0.5]]]), np.zeros((1, 1, 2)))
-    with pytest.raises(InvalidMaskError, match="holds nan"):
+    with pytest.raises(InvalidMaskError, match="= nan; expected only 0 and 1"):
         metric(np.array([[np.nan, 1.0]]), np.zeros((1, 2)))
-    with pytest.raises(InvalidMaskError, match="holds 255"):
+    with pytest.raises(InvalidMaskError, match="= 255; expected only 0 and 1"):
         metric(np.full((3, 3), 255, np.uint8), np.zeros((3, 3)))
-    with pytest.raises(InvalidMaskError, match="holds -1"):
+    with pytest.raises(InvalidMaskError, match="= -1; expected only 0 and 1"):
         metric(np.full((3, 3), -1), np.zeros((3, 3)))
     with pytest.raises(InvalidMaskError, match="dtype=<U1"):
         metric(np.array([["a", "b"]]), np.zeros((1, 2)))
@@ -436,13 +437,13 @@ def test_bad_empty(empty):
 
 def test_bad_hausdorff_inputs():
     a = np.zeros((3, 3), bool)
-    with pytest.raises(InvalidMaskError, match=r"a has shape=\(3, 3\) but b has shape=\(3, 4\)"):
+    with pytest.raises(InvalidMaskError, match=r"truth has shape=\(3, 3\) but pred has shape=\(3, 4\)"):
         hausdorff(a, np.zeros((3, 4)))
     with pytest.raises(InvalidMaskError, match="expected 2-D"):
         hausdorff(np.zeros((2, 2, 2, 2)), np.zeros((2, 2, 2, 2)))
     with pytest.raises(InvalidMaskError, match="expected 2-D"):
         hausdorff(np.zeros(3), np.zeros(3))
-    with pytest.raises(InvalidMaskError, match="b holds 3"):
+    with pytest.raises(InvalidMaskError, match=r"pred\[0, 0\] = 3"):
         hausdorff(a, np.full((3, 3), 3))
     with pytest.raises(RlemaskError, match=r"spacing=\(1.0, 2.0, 3.0\) is not valid for 2-D"):
         hausdorff(a, a, spacing=(1.0, 2.0, 3.0))
@@ -679,7 +680,7 @@ def test_uwmgi_score_errors():
         uwmgi_score(truth, pred, empty=0.5)
     with pytest.raises(InvalidRleError, match="pred id case1_day0_slice_0001 class stomach: .*past the 16 pixels"):
         uwmgi_score(truth, pred.assign(stomach="16 2"))
-    with pytest.raises(LayoutError, match=r"scan case1_day0 has 1 rows for slices 1..2; missing slice\(s\) 1"):
+    with pytest.raises(LayoutError, match=r"scan case1_day0 misses 1 of its slices 1..2: slice\(s\) 1 "):
         uwmgi_score(truth.iloc[1:], pred.iloc[:0])
     with pytest.raises(LayoutError, match="truth has no rows"):
         uwmgi_score(truth.iloc[:0], pred.iloc[:0])
@@ -856,8 +857,12 @@ def test_docstring_examples():
     """The examples in rlemask.metrics run (testpaths only collects tests/)."""
     import doctest
 
-    import rlemask.metrics
+    import importlib
 
-    result = doctest.testmod(rlemask.metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 15
-    assert result.failed == 0
+    attempted = 0
+    for name in ("", "._pixel", "._runs", "._distance", "._competition"):
+        module = importlib.import_module(f"rlemask.metrics{name}")
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted >= 15

@@ -1,5 +1,5 @@
-"""rlemask_models.model: offline U-Net building, local weights, one training step; the CLI's
-message when the 'models' extra is missing."""
+"""rlemask_models.module / metrics / config: offline networks, smp losses, local weights, the
+torchmetrics scores, the generated command line and YAML configs; the CLI without the 'models' extra."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib.util
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from rlemask.errors import RlemaskError
@@ -49,197 +50,206 @@ def _same(a, b) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-# --------------------------------------------------------------------------- building
+# --------------------------------------------------------------------------- networks and losses
 
 
-@pytest.mark.parametrize("in_channels", [1, 3, 5])
-def test_tiny_model_forward_backward(torch, no_network, in_channels):
-    from rlemask_models.model import build_model
-
-    torch.manual_seed(0)
-    model = build_model(TINY, in_channels=in_channels, classes=3)
-    x = torch.randn(2, in_channels, 64, 64)
-    y = model(x)
-    assert y.shape == (2, 3, 64, 64)
-    y.mean().backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert grads and all(g is not None for g in grads)
-    assert model.training  # built in training mode
-
-
-def test_b7_builds_without_weights_and_runs_at_64(torch, no_network):
-    from rlemask_models.model import build_model
+@pytest.mark.parametrize(("arch", "in_channels"), [("Unet", 3), ("FPN", 5), ("UnetPlusPlus", 1)])
+def test_module_forward_backward_any_arch(torch, no_network, arch, in_channels):
+    from rlemask_models.module import SegmentationModule
 
     torch.manual_seed(0)
-    model = build_model("efficientnet-b7", in_channels=3, classes=3, weights=None).eval()
-    n_params = sum(p.numel() for p in model.parameters())
-    assert 60_000_000 < n_params < 75_000_000  # UNet-EfficientNetB7: 67 M
-    with torch.no_grad():
-        out = model(torch.randn(1, 3, 64, 64))
-    assert out.shape == (1, 3, 64, 64)
-    assert torch.isfinite(out).all()
-    # the classifier's conv head is never called by the U-Net: frozen, so DDP does not wait for it
-    assert not any(p.requires_grad for p in model.encoder._conv_head.parameters())
-    assert all(p.requires_grad for p in model.decoder.parameters())
+    module = SegmentationModule(arch=arch, encoder=TINY, in_channels=in_channels, size=(64, 64))
+    image = torch.rand(2, in_channels, 64, 64)
+    logits = module(image)
+    assert logits.shape == (2, 3, 64, 64)
+    loss = module.loss(logits, (torch.rand(2, 3, 64, 64) > 0.7).float())
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    assert module.hparams.arch == arch and module.hparams.classes == ["large_bowel", "small_bowel", "stomach"]
 
 
-def test_same_seed_same_weights(torch):
-    from rlemask_models.model import build_model
+def test_unknown_arch_or_encoder_is_one_clear_error(torch):
+    from rlemask_models.module import build_network
 
-    torch.manual_seed(3)
-    a = build_model(TINY).state_dict()
-    torch.manual_seed(3)
-    b = build_model(TINY).state_dict()
-    torch.manual_seed(4)
-    c = build_model(TINY).state_dict()
-    assert _same(a, b)
-    assert not _same(a, c)
+    with pytest.raises(RlemaskError, match="cannot build arch='Nope' with encoder="):
+        build_network("Nope", TINY)
+    with pytest.raises(RlemaskError, match="encoder='no-such-encoder'"):
+        build_network("Unet", "no-such-encoder")
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "fragment"),
-    [
-        ({"encoder": "no-such-encoder"}, "encoder='no-such-encoder'"),
-        ({"encoder": "tu-no_such_timm_model"}, "encoder='tu-no_such_timm_model'"),
-        ({"encoder": TINY, "in_channels": 0}, "in_channels=0 must be an int >= 1"),
-        ({"encoder": TINY, "classes": True}, "classes=True must be an int >= 1"),
-    ],
-)
-def test_build_model_rejects_bad_arguments(torch, kwargs, fragment):
-    from rlemask_models.model import build_model
+def test_losses_come_from_smp_with_weights(torch):
+    from segmentation_models_pytorch import losses
 
-    with pytest.raises(RlemaskError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
-        build_model(**kwargs)
-
-
-# --------------------------------------------------------------------------- weights files
-
-
-def test_weights_full_state_dict_checkpoint_and_ddp_prefix(torch, tmp_path, no_network):
-    from rlemask_models.model import build_model, load_weights
-
-    torch.manual_seed(1)
-    trained = build_model(TINY)
-    state = trained.state_dict()
-    torch.save(state, tmp_path / "plain.pt")
-    torch.save({"model": state, "epoch": 3, "config": {"encoder": TINY}}, tmp_path / "ckpt.pt")
-    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "ddp.pt")
-    for name in ("plain.pt", "ckpt.pt", "ddp.pt"):
-        torch.manual_seed(2)
-        model = build_model(TINY, weights=tmp_path / name)
-        assert _same(model.state_dict(), state), name
-    torch.manual_seed(2)
-    fresh = build_model(TINY)
-    assert not _same(fresh.state_dict(), state)
-    assert load_weights(fresh, tmp_path / "plain.pt") == "model"
-
-
-def test_weights_encoder_only_keeps_decoder(torch, tmp_path):
-    from rlemask_models.model import build_model, load_weights
-
-    torch.manual_seed(1)
-    source = build_model(TINY)
-    enc = source.encoder.state_dict()
-    # a timm checkpoint: no smp "model." prefix, plus a classifier the U-Net lacks
-    timm_style = {k[len("model.") :]: v for k, v in enc.items()}
-    timm_style["classifier.weight"] = torch.zeros(10, 4)
-    timm_style["classifier.bias"] = torch.zeros(10)
-    torch.save(enc, tmp_path / "encoder.pt")
-    torch.save(timm_style, tmp_path / "timm.pt")
-    for name in ("encoder.pt", "timm.pt"):
-        torch.manual_seed(2)
-        reference_decoder = build_model(TINY).decoder.state_dict()
-        torch.manual_seed(2)
-        model = build_model(TINY)
-        assert load_weights(model, tmp_path / name) == "encoder"
-        assert _same(model.encoder.state_dict(), enc), name
-        assert _same(model.decoder.state_dict(), reference_decoder), name
-
-
-def test_weights_that_do_not_fit_name_the_keys(torch, tmp_path):
-    from rlemask_models.model import build_model
-
-    torch.manual_seed(0)
-    state = build_model(TINY).state_dict()
-    del state["segmentation_head.0.bias"]
-    state["decoder.extra.weight"] = torch.zeros(1)
-    torch.save(state, tmp_path / "broken.pt")
-    with pytest.raises(RlemaskError) as info:
-        build_model(TINY, weights=tmp_path / "broken.pt")
-    text = str(info.value)
-    assert "1 missing key(s) ['segmentation_head.0.bias']" in text
-    assert "1 unexpected key(s) ['decoder.extra.weight']" in text
-    assert "broken.pt" in text
-
-    # a model for 1 input channel loaded into a 3-channel one: shapes named
-    torch.save(build_model(TINY, in_channels=1).state_dict(), tmp_path / "one.pt")
-    with pytest.raises(RlemaskError, match=r"mis-shaped key\(s\) \[encoder.model.conv_stem.weight: file \(\d+, 1, 3, 3\)"):
-        build_model(TINY, in_channels=3, weights=tmp_path / "one.pt")
-
-    # an encoder file of another encoder
-    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / "resnet.pt")
-    with pytest.raises(RlemaskError, match=r"does not fit the encoder .* missing key\(s\)"):
-        build_model(TINY, weights=tmp_path / "resnet.pt")
-
-
-def test_weights_file_errors(torch, tmp_path):
-    from rlemask_models.model import build_model, read_checkpoint
-
-    with pytest.raises(RlemaskError, match="weights file .*nothing.pt' not found"):
-        build_model(TINY, weights=tmp_path / "nothing.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(RlemaskError, match="cannot be read by torch.load"):
-        build_model(TINY, weights=tmp_path / "junk.pt")
-    torch.save({"epoch": 3, "lr": 0.1}, tmp_path / "nostate.pt")
-    with pytest.raises(RlemaskError, match=r"holds a dict with keys \['epoch', 'lr'\]; expected a state dict"):
-        build_model(TINY, weights=tmp_path / "nostate.pt")
-    with pytest.raises(RlemaskError, match="expected a training checkpoint with 'model' and 'config'"):
-        read_checkpoint(tmp_path / "nostate.pt")
-
-
-# --------------------------------------------------------------------------- one step
-
-
-def test_training_step_lowers_the_loss(torch):
-    from rlemask_models.model import build_model
-    from rlemask_models.train import bce_dice_loss, train_step
-
-    torch.manual_seed(0)
-    model = build_model(TINY)
-    x = torch.randn(4, 3, 64, 64)
-    y = torch.zeros(4, 3, 64, 64)
-    y[:, 0, 10:30, 10:40] = 1
-    y[:, 2, 40:60, 20:50] = 1
-    batch = {"image": x + 2 * y.sum(1, keepdim=True), "mask": y}
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.eval()
-    with torch.no_grad():
-        before = float(bce_dice_loss(model(batch["image"]), y))
-    model.train()
-    losses = [train_step(model, batch, opt) for _ in range(8)]
-    model.eval()
-    with torch.no_grad():
-        after = float(bce_dice_loss(model(batch["image"]), y))
-    assert losses[-1] < losses[0]
-    assert after < before
-
-
-def test_bce_dice_loss_matches_its_formula(torch):
-    import torch.nn.functional as F
-
-    from rlemask_models.train import bce_dice_loss
+    from rlemask_models.module import build_loss
 
     g = torch.Generator().manual_seed(0)
-    logits = torch.randn(2, 3, 8, 8, generator=g)
-    target = (torch.rand(2, 3, 8, 8, generator=g) > 0.6).float()
-    p = torch.sigmoid(logits)
-    dice = (2 * (p * target).sum((0, 2, 3)) + 1) / (p.sum((0, 2, 3)) + target.sum((0, 2, 3)) + 1)
-    expected = 0.3 * F.binary_cross_entropy_with_logits(logits, target) + 0.7 * (1 - dice.mean())
-    assert torch.allclose(bce_dice_loss(logits, target, bce_weight=0.3), expected)
-    # confident and right: close to 0; confident and wrong: large
-    perfect = torch.where(target > 0, 20.0, -20.0)
-    assert float(bce_dice_loss(perfect, target)) < 1e-3
-    assert float(bce_dice_loss(-perfect, target)) > 5
+    logits = torch.randn(2, 3, 16, 16, generator=g)
+    target = (torch.rand(2, 3, 16, 16, generator=g) > 0.6).float()
+    bce = losses.SoftBCEWithLogitsLoss()(logits, target)
+    dice = losses.DiceLoss("multilabel", from_logits=True)(logits, target)
+    assert torch.allclose(build_loss("bce+dice")(logits, target), bce + dice)
+    assert torch.allclose(build_loss("0.7*bce + 0.3*dice")(logits, target), 0.7 * bce + 0.3 * dice)
+    for spec in ("tversky", "focal", "lovasz"):
+        assert torch.isfinite(build_loss(spec)(logits, target))
+    with pytest.raises(RlemaskError, match="unknown term 'dcie'; expected a sum of bce, dice"):
+        build_loss("bce+dcie")
+    with pytest.raises(RlemaskError, match="weight 'x' of 'bce' is not a number"):
+        build_loss("x*bce")
+
+
+def test_weights_from_local_files_only(torch, tmp_path, no_network):
+    from rlemask_models.module import build_network, load_weights
+
+    torch.manual_seed(1)
+    source = build_network("Unet", TINY)
+    torch.save({"module." + k: v for k, v in source.state_dict().items()}, tmp_path / "full.pt")
+    assert _same(build_network("Unet", TINY, weights=str(tmp_path / "full.pt")).state_dict(), source.state_dict())
+    # an encoder file (timm keys, with a classifier head) loads the encoder and keeps the decoder
+    encoder = {k.removeprefix("model."): v for k, v in source.encoder.state_dict().items()}
+    torch.save({**encoder, "classifier.weight": torch.zeros(2, 2)}, tmp_path / "encoder.pt")
+    torch.manual_seed(2)
+    other = build_network("Unet", TINY)
+    decoder = {k: v.clone() for k, v in other.decoder.state_dict().items()}
+    assert load_weights(other, tmp_path / "encoder.pt") == "encoder"
+    assert _same(other.encoder.state_dict(), source.encoder.state_dict())
+    assert _same(other.decoder.state_dict(), decoder)
+    with pytest.raises(RlemaskError, match=r"does not fit the network: .*missing key|does not fit the network: .*mis-shaped"):
+        build_network("Unet", TINY, in_channels=5, weights=str(tmp_path / "full.pt"))
+    with pytest.raises(RlemaskError, match="not found"):
+        build_network("Unet", TINY, weights=str(tmp_path / "nowhere.pt"))
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _masks(seed: int, n: int = 6):
+    rng = np.random.default_rng(seed)
+    ids = [f"case{1 + i // 3}_day0_slice_{i % 3 + 1:04d}" for i in range(n)]
+    shapes = [(12, 10) if i < 3 else (9, 14) for i in range(n)]
+    truth = [(rng.random((3, *s)) > 0.7).astype(np.uint8) for s in shapes]
+    for t in truth[::2]:
+        t[1] = 0  # rows without the organ: their dice is 1 or 0, the baseline counts them
+    pred = [(rng.random((3, *s)) > 0.6).astype(np.uint8) for s in shapes]
+    pred[0][1] = 0
+    return ids, truth, pred
+
+
+def test_scores_match_rlemask_and_the_competition_score(torch):
+    import pandas as pd
+
+    import rlemask
+    from rlemask.metrics import uwmgi_score
+    from rlemask_models.metrics import SegmentationScores
+
+    ids, truth, pred = _masks(0)
+    metric = SegmentationScores()
+    metric.update(pred[:4], truth[:4], ids[:4])
+    metric.update(pred[4:], truth[4:], ids[4:])
+    got = metric.compute()
+    dice = np.array([rlemask.dice(truth=t, pred=p) for t, p in zip(truth, pred)])
+    present = np.array([t.reshape(3, -1).any(1) for t in truth])
+    assert got["dice"] == pytest.approx(dice.mean())
+    assert got["dice_present"] == pytest.approx(dice[present].mean())
+    assert got["baseline_empty_dice"] == pytest.approx((~present).mean())
+    assert got["dice_small_bowel"] == pytest.approx(dice[:, 1].mean())
+
+    def frame(masks):
+        out = pd.DataFrame({"id": ids, "height": [m.shape[1] for m in masks], "width": [m.shape[2] for m in masks]})
+        for k, c in enumerate(("large_bowel", "small_bowel", "stomach")):
+            out[c] = [rlemask.encode(m[k]) for m in masks]
+        return out
+
+    report = uwmgi_score(frame(truth), frame(pred))
+    assert got["score"] == pytest.approx(report.score)
+    assert got["hausdorff"] == pytest.approx(report.hausdorff)
+    assert got["images"] == 6
+
+
+def test_scores_ignore_order_and_padded_duplicates(torch):
+    """What DDP does to the states (another split, DistributedSampler's repeated images) changes nothing."""
+    from rlemask_models.metrics import SegmentationScores
+
+    ids, truth, pred = _masks(1)
+    one = SegmentationScores()
+    one.update(pred, truth, ids)
+    ranks = SegmentationScores()
+    order = [5, 2, 0, 4, 1, 3, 5, 2]  # shuffled, two images twice
+    ranks.update([pred[i] for i in order], [truth[i] for i in order], [ids[i] for i in order])
+    assert ranks.compute() == one.compute()
+    with pytest.raises(RlemaskError, match="pred shape=.*truth shape="):
+        one.update([pred[0][:2]], [truth[0]], ids[:1])
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _parser():
+    from rlemask.cli import build_parser
+
+    return build_parser()
+
+
+def test_every_config_field_is_a_flag_and_yaml_round_trips(tmp_path, capsys):
+    import dataclasses
+
+    from rlemask.cli import main
+    from rlemask_models import config
+
+    flags = _parser()._subparsers._group_actions[0].choices["train"]._option_string_actions
+    for f in dataclasses.fields(config.TrainConfig):
+        assert f"--{f.name.replace('_', '-')}" in flags, f.name
+    for name in ("--data", "--out", "--folds", "--fold", "--epochs", "--encoder", "--size", "--batch-size",
+                 "--workers", "--quiet", "--resume", "--config", "--print-config"):
+        assert name in flags
+    argv = ["train", "--data", "d", "--size", "320x384", "--empty", "0.25", "--no-augment", "--clip-grad", "1.5",
+            "--loss", "0.5*bce+0.5*lovasz", "--deterministic", "--patience", "3", "--print-config"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    (tmp_path / "c.yaml").write_text(text)
+    first = config.load_yaml(config.TrainConfig, tmp_path / "c.yaml")
+    cfg = config.make(config.TrainConfig, first)
+    assert (cfg.size, cfg.empty, cfg.augment, cfg.clip_grad, cfg.deterministic) == ((320, 384), 0.25, False, 1.5, True)
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--print-config"]) == 0
+    assert capsys.readouterr().out == text
+    # flags given win over the file
+    assert main(["train", "--config", str(tmp_path / "c.yaml"), "--epochs", "4", "--print-config"]) == 0
+    assert "epochs: 4" in capsys.readouterr().out
+
+
+def test_misspelt_keys_name_the_closest_valid_one(tmp_path, capsys):
+    from rlemask.cli import main
+
+    (tmp_path / "bad.yaml").write_text("data: d\nbatchsize: 4\n")
+    assert main(["train", "--config", str(tmp_path / "bad.yaml")]) == 2
+    assert "unknown config key 'batchsize'; did you mean 'batch_size'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", "d", "--epoch", "3"])
+    assert exc.value.code == 2
+    assert "unknown option --epoch; did you mean --epochs?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "--checkpoint", "a.ckpt", "--tta", "hflip", "--treshold", "0.4"])
+    assert "did you mean --threshold?" in capsys.readouterr().err
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    assert main(["train", "--config", str(tmp_path / "list.yaml")]) == 2
+    assert "holds a list; expected a mapping" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--size", "60"], "size=(60, 60): the networks need multiples of 32; use size=(64, 64)"),
+    (["--fold", "5"], "fold=5 must be < folds=5"),
+    (["--empty", "1.5"], "a fraction must be in (0, 1]"),
+    (["--resize", "crop"], "resize='crop'; expected one of resize, pad"),
+])
+def test_bad_values_are_one_line_and_exit_2(capsys, argv, fragment):
+    from rlemask.cli import main
+
+    try:
+        code = main(["train", "--data", "d", *argv])
+    except SystemExit as exc:  # argparse's own type check
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
 
 
 # --------------------------------------------------------------------------- CLI without the extra
@@ -249,6 +259,7 @@ def test_bce_dice_loss_matches_its_formula(torch):
     "argv",
     [
         ["train", "--data", "nowhere"],
+        ["cv", "--data", "nowhere"],
         ["evaluate", "--checkpoint", "c.pt", "--data", "nowhere"],
         ["predict", "--checkpoint", "c.pt", "--data", "nowhere", "-o", "s.csv"],
         ["demo", "--out", "nowhere"],
@@ -269,10 +280,10 @@ def test_missing_models_extra_says_how_to_install(monkeypatch, capsys, argv):
 
 def test_cli_parser_does_not_import_torch():
     code = (
-        "import sys, rlemask.cli; p = rlemask.cli.build_parser(); "
+        "import sys, rlemask.cli, rlemask_models.commands; p = rlemask.cli.build_parser(); "
         "names = p._subparsers._group_actions[0].choices; "
-        "print(sorted(n for n in ('train', 'evaluate', 'predict', 'demo') if n in names)); "
-        "print('torch' in sys.modules, 'segmentation_models_pytorch' in sys.modules)"
+        "print(sorted(n for n in ('train', 'cv', 'evaluate', 'predict', 'demo') if n in names)); "
+        "print('torch' in sys.modules, 'segmentation_models_pytorch' in sys.modules or 'lightning' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[:2] == ["['demo', 'evaluate', 'predict', 'train']", "False False"]
+    assert out.split("\n")[:2] == ["['cv', 'demo', 'evaluate', 'predict', 'train']", "False False"]

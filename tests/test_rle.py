@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from reference import (
+from tests.reference import (
     RleReferenceError,
     rle_reference_decode,
     rle_reference_encode,
     rle_reference_parse,
     rle_reference_runs,
 )
-from strategies import rle_mask_batches, rle_masks, rle_sorted_runs, rle_strings
+from tests.strategies import rle_mask_batches, rle_masks, rle_sorted_runs, rle_strings
 
 from rlemask import _kernels
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
@@ -146,7 +146,7 @@ def test_runs_and_from_runs_equal_reference(mask, order):
 def test_area_equals_reference(text):
     try:
         values = rle_reference_parse(text)
-        from reference import rle_reference_check
+        from tests.reference import rle_reference_check
 
         rle_reference_check(values, 10**18, strict=True)
     except RleReferenceError:
@@ -425,9 +425,9 @@ def test_bad_order():
 
 
 def test_non_string_rle():
-    with pytest.raises(InvalidRleError, match=r"rle=12 of type int is not a run-length string; expected str"):
+    with pytest.raises(InvalidRleError, match=r"rle: 12 of type int is not a run-length string; expected str"):
         decode(12, (2, 2))
-    with pytest.raises(InvalidRleError, match=r"rles\[1\]=\[1, 2\] of type list is not a run-length string"):
+    with pytest.raises(InvalidRleError, match=r"rles\[1\]: \[1, 2\] of type list is not a run-length string"):
         decode_many(["1 1", [1, 2]], (2, 2))
     with pytest.raises(InvalidRleError, match="rles is a single str; expected a sequence"):
         decode_many("1 1", (2, 2))
@@ -440,13 +440,13 @@ def test_bytes_rle_is_accepted():
 @pytest.mark.parametrize(
     ("mask", "error", "fragment"),
     [
-        (np.zeros((2, 2, 2)), InvalidMaskError, r"mask has shape \(2, 2, 2\) \(3-D\); expected a 2-D array \(height, width\)"),
+        (np.zeros((2, 2, 2)), InvalidMaskError, r"mask has shape=\(2, 2, 2\) \(3-D\); expected a 2-D array \(height, width\)"),
         (np.zeros(4), InvalidMaskError, r"\(1-D\); expected a 2-D array"),
         (np.array([[0, 1], [2, 1]], np.uint8), InvalidMaskError, r"mask\[1, 0\] = 2; expected only 0 and 1"),
         (np.array([[0, 1], [1, 255]], np.uint8), InvalidMaskError, r"mask\[1, 1\] = 255; expected only 0 and 1"),
         (np.array([[0, 1], [1, -1]]), InvalidMaskError, r"mask\[1, 1\] = .*-1.*; expected only 0 and 1"),
         (np.array([[0.5, 1]]), InvalidMaskError, r"mask\[0, 0\] = .*0.5.*; expected only 0 and 1"),
-        (np.array([["a", "b"]]), InvalidMaskError, r"mask has dtype <U1; expected 0/1 integers"),
+        (np.array([["a", "b"]]), InvalidMaskError, r"mask has dtype=<U1; expected 0/1 integers"),
     ],
 )
 def test_bad_masks(mask, error, fragment):
@@ -467,7 +467,7 @@ def test_bad_value_found_in_any_word_position():
     batch[2, 3, 1] = 9
     with pytest.raises(InvalidMaskError, match=r"masks\[2\]\[3, 1\] = 9"):
         encode_many(batch)
-    with pytest.raises(InvalidMaskError, match=r"masks has shape \(4, 4\) \(2-D\); expected a 3-D array"):
+    with pytest.raises(InvalidMaskError, match=r"masks has shape=\(4, 4\) \(2-D\); expected a 3-D array"):
         encode_many(batch[0])
 
 

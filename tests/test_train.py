@@ -1,28 +1,24 @@
-"""rlemask_models.train: folds, a short fit that overfits, checkpoints, metrics files, resume."""
+"""rlemask_models.training / crossval: a Lightning fit of one fold, kill -9 and resume, k-fold CV."""
 
 from __future__ import annotations
 
-import csv
-import math
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
-
-import rlemask
-
-from rlemask.errors import RlemaskError
 
 pytestmark = pytest.mark.models
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("segmentation_models_pytorch")
+pytest.importorskip("lightning")
 
 TINY = "tu-test_efficientnet"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -33,203 +29,132 @@ def root(tmp_path_factory):
 
 
 def _config(root, out, **kw):
-    from rlemask_models.train import TrainConfig
+    from rlemask_models.config import TrainConfig
 
-    base = dict(data=str(root), out=str(out), folds=3, fold=0, encoder=TINY, size=(64, 64),
-                epochs=2, batch_size=4, lr=3e-3, progress=False, seed=7)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def _same(a, b) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    base = dict(data=str(root), out=str(out), folds=3, fold=0, encoder=TINY, size=(64, 64), epochs=3,
+                batch_size=4, lr=3e-3, quiet=True, seed=7)
+    return TrainConfig(**{**base, **kw})
 
 
-# --------------------------------------------------------------------------- pieces
+@pytest.fixture(scope="module")
+def full(root, tmp_path_factory):
+    """Three uninterrupted epochs: 16 training slices, 4 steps per epoch."""
+    from rlemask_models.training import fit_fold
+
+    torch.set_num_threads(1)
+    return fit_fold(_config(root, tmp_path_factory.mktemp("full") / "run"))
 
 
-def test_split_folds_groups_by_case_and_covers_everything(root):
-    from rlemask import uwmgi
-    from rlemask_models.train import split_folds
-
-    table = uwmgi.load_table(root)
-    cfg = _config(root, "unused")
-    seen = set()
-    for fold in range(3):
-        full, train, val = split_folds(table, cfg, fold=fold)
-        assert set(train["case"]).isdisjoint(set(val["case"]))
-        assert len(train) + len(val) == len(table)
-        seen |= set(val["id"])
-        assert (full["fold"] == fold).sum() == len(val)
-    assert seen == set(table["id"])
-    with pytest.raises(RlemaskError, match=r"3 case\(s\) cannot fill folds=5 grouped by case; use folds <= 3"):
-        split_folds(table, _config(root, "unused", folds=5, fold=0))
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-@pytest.mark.parametrize(
-    ("kw", "fragment"),
-    [
-        ({"fold": 3}, "fold=3 must be < folds=3"),
-        ({"size": (60, 64)}, r"size=\(60, 64\); the U-Net needs multiples of 32, use size=\(64, 64\)"),
-        ({"epochs": 0}, "epochs=0 must be an int >= 1"),
-        ({"lr": 0.0}, "lr=0.0 must be > 0"),
-        ({"amp": "fp8"}, "amp='fp8'; expected"),
-        ({"data": ""}, "data is empty"),
-        ({"bn_momentum": 0.0}, r"bn_momentum=0.0 must be in \(0, 1\]"),
-    ],
+def test_fit_fold_writes_checkpoints_history_and_curve(full):
+    from rlemask_models.inference import load_checkpoint
+
+    names = {p.name for p in full.out.iterdir()}
+    assert {"best.ckpt", "last.ckpt", "metrics.csv", "learning_curve.png", "logs"} <= names
+    assert (full.out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = pd.read_csv(full.out / "metrics.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    for column in ("train_loss", "val_loss", "val_dice", "val_dice_present", "val_baseline_empty_dice",
+                   "val_score", "val_hausdorff_stomach", "lr-AdamW"):
+        assert history[column].notna().all(), column
+    assert np.allclose(history["val_score"], 0.4 * history["val_dice"] + 0.6 * (1 - history["val_hausdorff"]),
+                       atol=1e-6)
+    best = int(history["val_score"].idxmax())
+    assert full.metrics["epoch"] == best + 1
+    assert full.metrics["score"] == pytest.approx(history["val_score"].max())
+    # the checkpoint rebuilds the network with everything inference needs, weights_only=True
+    module = load_checkpoint(full.last)
+    assert (module.hparams.encoder, module.hparams.size, module.hparams.threshold) == (TINY, [64, 64], 0.5)
+    assert module.datamodule_hparams["fold"] == 0 and module.datamodule_hparams["folds"] == 3
+    trained = _state(full.module)
+    assert all(torch.equal(v, trained[k]) for k, v in module.state_dict().items())
+
+
+KILLER = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import torch
+    from lightning.pytorch.callbacks import Callback
+    from rlemask_models.config import TrainConfig
+    from rlemask_models.training import fit_fold
+
+    class Kill(Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == int(sys.argv[2]):
+                os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no last words
+
+    if __name__ == "__main__":
+        torch.set_num_threads(1)
+        fit_fold(TrainConfig(**json.loads(sys.argv[1])), callbacks=(Kill(),))
+    """
 )
-def test_config_errors(root, tmp_path, kw, fragment):
-    from rlemask_models.train import fit
-
-    with pytest.raises(RlemaskError, match=fragment):
-        fit(_config(root, tmp_path, **kw))
 
 
-def test_cosine_schedule_with_warmup():
-    from rlemask_models.train import _cosine
+def test_kill_9_mid_epoch_then_resume_finishes_like_an_uninterrupted_run(root, full, tmp_path):
+    """Killed at step 6 (epoch 2 of 3, after last.ckpt of epoch 1), resumed: ends where the
+    uninterrupted run ends.  On the CPU with this network (no dropout / drop-path) the weights are
+    bitwise identical: the interrupted epoch restarts from its first batch with the same order and
+    augmentation (functions of seed and epoch) and the restored model, optimiser and schedule."""
+    from rlemask_models.training import fit_fold
 
-    f = _cosine(total=10, warmup=2, floor=0.01)
-    assert f(0) == pytest.approx(0.5)
-    assert f(1) == pytest.approx(1.0)
-    assert f(2) == pytest.approx(1.0)
-    assert f(6) == pytest.approx(0.01 + 0.99 * 0.5)
-    assert f(10) == pytest.approx(0.01)
-    values = [f(s) for s in range(2, 11)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    cfg = _config(root, tmp_path / "run")
+    (tmp_path / "killer.py").write_text(KILLER)
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, str(tmp_path / "killer.py"), json.dumps(values), "6"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    saved = torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)
+    assert (saved["epoch"], saved["global_step"]) == (0, 4)  # the killed epoch is lost, no more
+
+    resumed = fit_fold(dataclasses.replace(cfg, resume=True))
+    a, b = _state(resumed.module), _state(full.module)
+    gap = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    assert gap == 0.0, f"max weight difference {gap}"
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]  # epoch 0 from the killed run's log, 1 and 2 resumed
+    assert np.allclose(history["val_score"], full.history["val_score"])
+    assert torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)["global_step"] == 12
 
 
-def test_a_few_slices_are_overfitted(root):
-    """Sixty steps on four labelled slices: the model reproduces their masks."""
+def test_cv_oof_covers_every_image_once_and_resumes(root, tmp_path):
     from rlemask import uwmgi
-    from rlemask_models.data import SliceDataset
-    from rlemask_models.model import build_model
-    from rlemask_models.predict import infer
-    from rlemask_models.train import train_step
+    from rlemask_models.crossval import cross_validate
 
+    cfg = _config(root, tmp_path / "cv", folds=2, epochs=1)
+    scores = cross_validate(cfg)
+    oof = pd.read_csv(tmp_path / "cv" / "oof.csv", keep_default_na=False)
     table = uwmgi.load_table(root)
-    labelled = table[(table[["large_bowel", "small_bowel", "stomach"]] != "").any(axis=1)]
-    rows = labelled.iloc[:4].reset_index(drop=True)
-    ds = SliceDataset(rows, size=(64, 64), cache=True)
-    batch = {k: torch.stack([ds[i][k] for i in range(len(ds))]) for k in ("image", "mask")}
-    torch.manual_seed(0)
-    model = build_model(TINY)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    losses = [train_step(model, batch, opt) for _ in range(60)]
-    assert losses[-1] < 0.3 * losses[0]
-    # on the model's grid, in eval mode
-    model.eval()
-    with torch.no_grad():
-        pred = (model(batch["image"]) > 0).numpy().astype(np.uint8)
-    grid = rlemask.dice(pred, batch["mask"].numpy().astype(np.uint8))
-    assert grid.mean() > 0.75, grid
-    # at the original size (bilinear restore of 64x64 probabilities: coarser)
-    model.train()
-    dices = []
-    for index, mask in infer(model, ds, batch_size=4):
-        truth = rlemask.decode_many(ds.rles[index], ds.shapes[index])
-        assert mask.shape == truth.shape == (3, *ds.shapes[index])
-        dices.append(rlemask.dice(mask, truth))
-    assert np.mean(dices) > 0.6, dices
-    assert model.training  # infer put it back
+    assert len(oof) == 3 * len(table)
+    assert oof.groupby(["id", "class"]).size().eq(1).all()
+    assert set(oof["id"]) == set(table["id"])
+    folds = pd.read_csv(tmp_path / "cv" / "folds.csv")
+    for fold in (0, 1):
+        assert (tmp_path / "cv" / f"fold{fold}" / "best.ckpt").is_file()
+        part = pd.read_csv(tmp_path / "cv" / f"fold{fold}" / "oof.csv", keep_default_na=False)
+        assert set(part["id"]) == set(folds.loc[folds["fold"] == fold, "id"])  # each by the model that did not see it
+    assert list(scores["fold"].unique()) == ["0", "1", "mean", "std"]
+    assert {"dice", "dice_present", "iou", "hausdorff", "score"} <= set(scores.columns)
+    mean = scores[(scores["fold"] == "mean") & (scores["class"] == "all")]["score"].item()
+    per_fold = scores[scores["fold"].isin(["0", "1"]) & (scores["class"] == "all")]["score"]
+    assert mean == pytest.approx(per_fold.mean())
+
+    # an interrupted CV: fold 1's results are gone; --resume keeps fold 0 and redoes only fold 1
+    (tmp_path / "cv" / "fold1" / "oof.csv").unlink()
+    before = (tmp_path / "cv" / "fold0" / "best.ckpt").stat().st_mtime_ns
+    again = cross_validate(dataclasses.replace(cfg, resume=True))
+    assert (tmp_path / "cv" / "fold0" / "best.ckpt").stat().st_mtime_ns == before
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cv" / "oof.csv", keep_default_na=False), oof)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), scores.reset_index(drop=True),
+                                  check_dtype=False, atol=1e-6)
 
 
-# --------------------------------------------------------------------------- fit
-
-
-def test_fit_writes_checkpoints_metrics_and_curve(root, tmp_path):
-    from rlemask_models.model import read_checkpoint
-    from rlemask_models.train import fit
-
-    result = fit(_config(root, tmp_path / "run", epochs=2))
-    run = tmp_path / "run"
-    for name in ("last.pt", "best.pt", "metrics.csv", "learning_curve.png"):
-        assert (run / name).is_file(), name
-    assert not list(run.glob(".*tmp*"))  # atomic writes leave no temp files
-    assert (run / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-    with open(run / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in rows] == [1, 2]
-    for key in ("train_loss", "dice", "iou", "hausdorff", "score", "dice_stomach", "hausdorff_large_bowel"):
-        assert key in rows[0]
-    for r in rows:
-        for key in ("dice", "iou", "hausdorff", "score"):
-            assert 0.0 <= float(r[key]) <= 1.0
-        assert float(r["score"]) == pytest.approx(0.4 * float(r["dice"]) + 0.6 * (1 - float(r["hausdorff"])))
-
-    last = read_checkpoint(run / "last.pt")  # weights_only=True
-    for key in ("model", "optimizer", "scheduler", "scaler", "epoch", "rng", "config", "metrics", "history"):
-        assert key in last, key
-    assert last["epoch"] == 1
-    assert last["config"]["encoder"] == TINY
-    assert last["metrics"]["score"] == pytest.approx(float(rows[-1]["score"]))
-    scores = [float(r["score"]) for r in rows]
-    best = read_checkpoint(run / "best.pt")
-    assert best["epoch"] == int(np.argmax(scores))
-    assert best["metrics"]["score"] == pytest.approx(max(scores))
-    assert result.best_epoch == best["epoch"] + 1
-    assert _same(result.model.state_dict(), last["model"])
-    assert set(result.last["per_class"]) == {"large_bowel", "small_bowel", "stomach"}
-
-
-def test_resume_after_a_kill_equals_an_uninterrupted_run(root, tmp_path, monkeypatch):
-    import rlemask_models.train as train_mod
-
-    full = train_mod.fit(_config(root, tmp_path / "full", epochs=3))
-
-    # kill the second run in the middle of its third epoch (4 steps per epoch: 4 + 4 + 2)
-    real_step = train_mod.train_step
-    calls = {"n": 0}
-
-    def dying_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 10:
-            raise KeyboardInterrupt("killed")
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(train_mod, "train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        train_mod.fit(_config(root, tmp_path / "killed", epochs=3))
-    monkeypatch.setattr(train_mod, "train_step", real_step)
-    from rlemask_models.model import read_checkpoint
-
-    saved = read_checkpoint(tmp_path / "killed" / "last.pt")
-    assert saved["epoch"] < 2  # the third epoch was lost, at most
-
-    resumed = train_mod.fit(_config(root, tmp_path / "killed", epochs=3, resume=True))
-    assert _same(resumed.model.state_dict(), full.model.state_dict())
-    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
-    assert resumed.last["score"] == full.last["score"]
-    with open(tmp_path / "killed" / "metrics.csv", newline="") as f:
-        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
-
-    # resuming a finished run trains nothing more
-    again = train_mod.fit(_config(root, tmp_path / "killed", epochs=3, resume=True))
-    assert _same(again.model.state_dict(), full.model.state_dict())
-    assert len(again.history) == 3
-
-
-def test_resume_without_checkpoint_starts_fresh_and_seeded_runs_repeat(root, tmp_path):
-    from rlemask_models.train import fit
-
-    a = fit(_config(root, tmp_path / "a", epochs=1, resume=True))
-    b = fit(_config(root, tmp_path / "b", epochs=1))
-    c = fit(_config(root, tmp_path / "c", epochs=1, seed=8))
-    assert _same(a.model.state_dict(), b.model.state_dict())
-    assert not _same(a.model.state_dict(), c.model.state_dict())
-    assert math.isfinite(a.history[0]["train_loss"])
-
-
-def test_cli_train(root, tmp_path, capsys):
+def test_cv_with_more_folds_than_cases_is_an_error(root, tmp_path, capsys):
     from rlemask.cli import main
 
-    out = tmp_path / "cli"
-    code = main(["train", "--data", str(root), "--folds", "3", "--fold", "1", "--epochs", "1",
-                 "--encoder", TINY, "--size", "64", "--batch-size", "4", "--out", str(out),
-                 "--empty", "0.5", "--quiet"])
-    assert code == 0
-    assert "best epoch 1: score" in capsys.readouterr().out
-    from rlemask_models.model import read_checkpoint
-
-    cfg = read_checkpoint(out / "best.pt")["config"]
-    assert (cfg["fold"], cfg["folds"], cfg["empty"], cfg["size"]) == (1, 3, 0.5, [64, 64])
+    code = main(["cv", "--data", str(root), "--folds", "4", "-o", str(tmp_path / "cv"), "--quiet"])
+    assert code == 2
+    assert "folds=4 is larger than the 3 case(s) of the data; use folds <= 3" in capsys.readouterr().err

@@ -28,8 +28,20 @@ _API = {
     "area": "rle",
     "runs": "rle",
     "from_runs": "rle",
+    "convert": "dialects",
+    "Dialect": "dialects",
+    "DIALECTS": "dialects",
     "to_coco": "coco",
     "from_coco": "coco",
+    # scores and areas from run lengths, post-processing (h-perf)
+    "iou_matrix": "overlap",
+    "dice_matrix": "overlap",
+    "iou_rle": "overlap",
+    "area_many": "overlap",
+    "remove_small": "postprocess",
+    "largest_component": "postprocess",
+    "fill_holes": "postprocess",
+    "resize": "postprocess",
     # masks
     "stack": "masks",
     "stack_table": "masks",
@@ -64,7 +76,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(module, name)
         globals()[name] = value
         return value
-    if name in {"uwmgi", "rle", "coco", "masks", "metrics", "folds", "errors", "cli"}:
+    if name in {"uwmgi", "rle", "coco", "masks", "metrics", "folds", "errors", "cli", "dialects",
+                "overlap", "postprocess"}:
         return importlib.import_module(f"rlemask.{name}")
     raise AttributeError(f"module 'rlemask' has no attribute {name!r}")
 

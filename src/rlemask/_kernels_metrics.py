@@ -8,8 +8,13 @@ raises with runtime data. Kernels compile on first call and are cached on disk
 
 from __future__ import annotations
 
+import types
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
 
 # --------------------------------------------------------------------------
 # counting: intersection and sums of 0/1 rows
@@ -28,8 +33,7 @@ def _lane_sum(acc):  # pragma: no cover - compiled
     return np.int64((pairs * _ONES16) >> np.uint64(48))
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no cover - compiled
+def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no cover - compiled
     """Per row of ``row_len`` uint8 values: |P & T|, |P|, |T| and a non-binary flag.
 
     ``pred`` and ``truth`` are 1-D uint8 arrays of ``n_rows * row_len`` values;
@@ -104,62 +108,11 @@ def count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no cov
 
 
 # --------------------------------------------------------------------------
-# runs: merge-intersection of sorted, disjoint half-open intervals
-# --------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def merge_runs(starts, ends):  # pragma: no cover - compiled
-    """Union of half-open intervals sorted by start -> sorted, disjoint, non-adjacent.
-
-    Zero-length intervals vanish. Returns ``(starts, ends)`` as new int64 arrays.
-    """
-    n = starts.shape[0]
-    out_s = np.empty(n, np.int64)
-    out_e = np.empty(n, np.int64)
-    m = 0
-    for i in range(n):
-        s = starts[i]
-        e = ends[i]
-        if e <= s:
-            continue
-        if m > 0 and s <= out_e[m - 1]:
-            if e > out_e[m - 1]:
-                out_e[m - 1] = e
-        else:
-            out_s[m] = s
-            out_e[m] = e
-            m += 1
-    return out_s[:m].copy(), out_e[:m].copy()
-
-
-@njit(cache=True, nogil=True)
-def intersect_runs(s1, e1, s2, e2):  # pragma: no cover - compiled
-    """Total length of the intersection of two sorted disjoint interval lists."""
-    i = 0
-    j = 0
-    n1 = s1.shape[0]
-    n2 = s2.shape[0]
-    total = 0
-    while i < n1 and j < n2:
-        lo = max(s1[i], s2[j])
-        hi = min(e1[i], e2[j])
-        if hi > lo:
-            total += hi - lo
-        if e1[i] < e2[j]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
-# --------------------------------------------------------------------------
 # Hausdorff: bounding box and exact squared Euclidean distance transform
 # --------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def bbox_union(a, b):  # pragma: no cover - compiled
+def _bbox_union(a, b):  # pragma: no cover - compiled
     """Per-plane counts and the bounding box of ``a | b`` (3-D uint8 0/1, one shape).
 
     Returns ``(counts, box)``: ``counts[i] = (|a|, |b|, |a & b|)`` of plane
@@ -289,8 +242,7 @@ def _envelope_1d(f, n, step, d, v, z):  # pragma: no cover - compiled
         d[q] = dx * dx + f[p]
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def axis0_sq(b, s0, g):  # pragma: no cover - compiled
+def _axis0_sq(b, s0, g):  # pragma: no cover - compiled
     """Squared distance to the nearest nonzero of ``b`` along axis 0 (``inf`` if none).
 
     Written into ``g``, a float64 array of the shape of ``b``, which is returned.
@@ -317,8 +269,7 @@ def axis0_sq(b, s0, g):  # pragma: no cover - compiled
     return g
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def query_bounds(a, b, g, s1, s2):  # pragma: no cover - compiled
+def _query_bounds(a, b, g, s1, s2):  # pragma: no cover - compiled
     """Largest upper bound, per row and per plane, of the squared distances to ``b``
     of the voxels of ``a & ~b`` (the queries); 0 where a row or plane has none.
 
@@ -365,8 +316,7 @@ def query_bounds(a, b, g, s1, s2):  # pragma: no cover - compiled
     return row_u, plane_u
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def refine_max(a, b, g, row_u, plane_u, s1, s2):  # pragma: no cover - compiled
+def _refine_max(a, b, g, row_u, plane_u, s1, s2):  # pragma: no cover - compiled
     """Exact maximum of the queries' squared distances, planes by decreasing bound.
 
     ``g`` (from :func:`axis0_sq`) is overwritten, plane by plane, by the
@@ -405,3 +355,45 @@ def refine_max(a, b, g, row_u, plane_u, s1, s2):  # pragma: no cover - compiled
                 if d[k] > m and a[i, j, k] and not b[i, j, k]:
                     m = d[k]
     return m
+
+
+# --------------------------------------------------------------------------
+# serial and parallel builds of the prange kernels
+# --------------------------------------------------------------------------
+# Each kernel above with a ``prange`` loop is compiled twice from one source:
+# without ``parallel=True`` (``prange`` is then ``range``) and with it. A call
+# on one numba thread (small inputs: ``metrics._threads_for``) runs the serial
+# build, so a first call compiles no parallel region (a parfor lowering costs
+# seconds of compile time) and never wakes the thread pool.
+
+
+def _twin(fn, name):
+    """A copy of ``fn`` under another name (its own numba cache file)."""
+    twin = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = fn.__doc__
+    return twin
+
+
+def _both(fn):
+    """A function that runs the serial build of ``fn`` on one numba thread, else the parallel one."""
+    name = fn.__name__.lstrip("_")
+    serial = njit(cache=True, nogil=True)(_twin(fn, f"{name}_serial"))
+    parallel = njit(cache=True, nogil=True, parallel=True)(_twin(fn, f"{name}_parallel"))
+
+    def run(*args):
+        return (parallel if numba.get_num_threads() > 1 else serial)(*args)
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = fn.__doc__
+    run.serial = serial
+    run.parallel = parallel
+    return run
+
+
+count_rows = _both(_count_rows)
+bbox_union = _both(_bbox_union)
+axis0_sq = _both(_axis0_sq)
+query_bounds = _both(_query_bounds)
+refine_max = _both(_refine_max)
+

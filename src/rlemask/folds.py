@@ -7,28 +7,44 @@ stratifies a *single* label, so the usual recipes feed it the number of
 non-empty classes or the class combination; neither balances each organ.
 :class:`MultilabelStratifiedGroupKFold` balances every class directly.
 
+Cost
+----
+Each group ``g`` becomes one vector ``x_g``: per informative class ``c`` (not
+all 0, not all 1) its positives minus its expected positives,
+``(p_gc - s_g r_c) / sqrt(r_c (1 - r_c))``, and its size ``s_g`` last
+(``r_c`` is the overall positive rate of the class). A fold's vector ``D_k``
+is the sum over its groups, minus the ideal fold size ``N/K`` in the size
+entry. The partition minimises::
+
+    sum_k |D_k|^2 / (N/K)
+      = sum_k sum_c (p_kc - n_k r_c)^2 / ((N/K) r_c (1 - r_c))  +  sum_k (n_k - N/K)^2 / (N/K)
+
+with ``p_kc`` the positives of class ``c`` in fold ``k`` and ``n_k`` its
+size: the chi-square of the fold x class table with the ideal fold size
+``N/K`` in place of ``n_k`` in the denominators, plus that of the fold sizes.
+It is zero when every fold has the same size and the same positive fraction
+of every class, and being a sum of squares of sums it makes every move and
+swap below a few dot products. Hard constraint: fold sizes differ by at most
+the size of the largest group (at most 1 with one sample per group), and no
+fold is empty.
+
 Algorithm
 ---------
-1. Count, per group, its size and its positives per class.
-2. Greedy: visit groups largest first (ties in order of first appearance, or
-   in a random order with ``shuffle=True``) and put each into the fold where
-   it lowers the cost the most; empty folds are filled first.
-3. Local improvement: move one group to another fold, or swap two groups of
-   different folds, whenever that lowers the cost; repeat until no move helps
-   (at most ``max_passes`` passes; skipped beyond 2,000 groups, where groups
-   are small next to folds and the greedy pass is already close).
-4. Steps 2-3 run ``n_init`` times from different visiting orders (the later
-   ones largest-first with noise); the partition of lowest cost wins.
-
-The cost is the chi-square of the fold x class table plus that of the fold
-sizes::
-
-    sum_k sum_c (p_kc - n_k r_c)^2 / (n_k r_c (1 - r_c))  +  sum_k (n_k - N/K)^2 / (N/K)
-
-with ``p_kc`` the positives of class ``c`` in fold ``k``, ``n_k`` its size,
-``r_c`` the overall positive rate and ``N/K`` the ideal fold size. It is zero
-when every fold has the same size and the same positive fraction of every
-class. Classes that are all 0 or all 1 carry no weight.
+1. Order the groups largest first (ties: larger ``|x_g|`` first, i.e. groups
+   of rare classes early; with ``shuffle=True`` the ties and the second key
+   are randomised).
+2. Greedy, in rounds of ``K`` groups: each round puts one group into each
+   fold, choosing among all ``K!`` assignments (up to 6 folds; one group at
+   a time beyond) the one of lowest cost that keeps the size constraint.
+3. Local search: moves of one group and swaps of two groups between two
+   folds, as long as they lower the cost. Each pass scores every move, and
+   the swaps between the 32 most promising groups of each fold, for all
+   pairs of folds and all runs in a few batched matrix products, then
+   applies the improving steps best first (each checked exactly against the
+   current folds). The work per pass grows linearly with the number of
+   groups: no cliff.
+4. Steps 1-3 run ``n_init`` times from different visiting orders (all runs
+   vectorised together); the partition of lowest cost wins.
 
 The result does not depend on the order of the classes (columns of ``y``) nor
 on the names of the groups; with ``shuffle=True`` each ``random_state`` gives
@@ -48,7 +64,9 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import numbers
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -69,8 +87,12 @@ __all__ = [
     "positive_matrix",
 ]
 
-
-_LOCAL_SEARCH_MAX_GROUPS = 2000
+#: up to this many folds a greedy round tries every assignment of its groups to the folds
+_ROUND_MAX_SPLITS = 6
+#: the local search scores swaps between at most this many groups of each of two folds
+_SWAP_CANDIDATES = 32
+#: at most this many of the best swaps of one product are tried in turn
+_SWAPS_PER_SEARCH = 4
 
 
 class MultilabelStratifiedGroupKFold(BaseCrossValidator):
@@ -90,17 +112,21 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
     n_init : int, default 4
         Runs of greedy placement + local improvement from different visiting
         orders (the first largest-first, the others with noise); the
-        partition of lowest cost is kept. Up to 2,000 groups; beyond, one run.
+        partition of lowest cost is kept. 0 is one run, like 1.
     max_passes : int, default 50
-        Upper bound on the passes of the local improvement step.
+        Upper bound on the passes of the local improvement step (0: greedy
+        placement only).
 
     Notes
     -----
     ``split(X, y, groups)``: ``y`` is an ``(n_samples, n_classes)`` 0/1 (or
-    bool) matrix, one column per label; a 1-D ``y`` is taken as one binary
-    label, or one-hot encoded when it has more than two values. Each group
-    appears in exactly one test fold. See the module docstring for the
-    algorithm.
+    bool) matrix, one column per label; a 1-D or ``(n_samples, 1)`` ``y`` is
+    taken as one binary label when its values are 0/1, else as class labels
+    (one-hot encoded, as scikit-learn's ``StratifiedGroupKFold`` reads them;
+    it warns, like scikit-learn, when a class has fewer members than
+    ``n_splits``). Each group appears in exactly one test fold. Fold sizes
+    differ by at most the size of the largest group (at most 1 with one
+    sample per group). See the module docstring for the algorithm.
 
     Examples
     --------
@@ -129,14 +155,20 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
         if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
             raise FoldError(f"n_splits must be an integer, found {type(n_splits).__name__} {n_splits!r}")
         if n_splits < 2:
-            raise FoldError(f"n_splits={n_splits}: cross-validation needs at least 2 folds")
+            raise FoldError(
+                f"n_splits={n_splits}: k-fold cross-validation requires at least one train/test split, "
+                "so at least 2 folds"
+            )
         if not isinstance(shuffle, (bool, np.bool_)):
-            raise FoldError(f"shuffle must be True or False, found {shuffle!r}")
+            raise TypeError(f"shuffle must be True or False, found shuffle={shuffle!r}")
         if not shuffle and random_state is not None:
             raise FoldError(
-                f"random_state={random_state!r} has no effect since shuffle=False: "
+                f"random_state={random_state!r} has no effect since shuffle is False: "
                 "leave random_state=None or set shuffle=True"
             )
+        for name, value in (("n_init", n_init), ("max_passes", max_passes)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise FoldError(f"{name} must be a non-negative integer, found {name}={value!r}")
         self.n_splits = int(n_splits)
         self.shuffle = bool(shuffle)
         self.random_state = random_state
@@ -156,8 +188,8 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
         ----------
         X : array-like of shape (n_samples, ...)
             Only its length is used.
-        y : array-like of shape (n_samples, n_classes)
-            0/1 label matrix.
+        y : array-like of shape (n_samples, n_classes) or (n_samples,)
+            0/1 label matrix, or class labels.
         groups : array-like of shape (n_samples,)
             Group of each sample (the case in UWMGI).
 
@@ -189,17 +221,16 @@ class MultilabelStratifiedGroupKFold(BaseCrossValidator):
         Same inputs as :meth:`split`; ``X`` may be None.
         """
         labels, group_codes = _validate(X, y, groups, self.n_splits)
-        n_groups = int(group_codes.max()) + 1 if group_codes.size else 0
+        n_groups = int(group_codes.max()) + 1
         rng = check_random_state(self.random_state) if self.shuffle else None
-        # per-group counts: positives per class, then size
-        counts = np.zeros((n_groups, labels.shape[1] + 1), np.float64)
-        np.add.at(counts[:, :-1], group_codes, labels)
-        counts[:, -1] = np.bincount(group_codes, minlength=n_groups)
+        counts = np.empty((n_groups, labels.shape[1]), np.float64)
+        for j in range(labels.shape[1]):
+            counts[:, j] = np.bincount(group_codes, weights=labels[:, j], minlength=n_groups)
         # canonical class order: the result must not depend on column order
         if labels.shape[1] > 1:
-            order = np.lexsort(counts[:, :-1][::-1])
-            counts = np.concatenate([counts[:, :-1][:, order], counts[:, -1:]], axis=1)
-        group_fold = _partition(counts, self.n_splits, rng, self.max_passes, self.n_init)
+            counts = counts[:, np.lexsort(counts[::-1])]
+        sizes = np.bincount(group_codes, minlength=n_groups).astype(np.float64)
+        group_fold = _partition(counts, sizes, self.n_splits, rng, self.max_passes, self.n_init)
         return group_fold[group_codes]
 
 
@@ -215,18 +246,15 @@ def _validate(X: Any, y: Any, groups: Any, n_splits: int) -> tuple[NDArray[np.fl
     n = groups_arr.shape[0]
     if X is not None and hasattr(X, "__len__") and len(X) != n:
         raise FoldError(f"X has {len(X)} samples but groups has {n}: expected the same length")
-    if labels.shape[0] != n:
-        raise FoldError(f"y has {labels.shape[0]} samples but groups has {n}: expected the same length")
+    if labels.ndim == 0 or labels.shape[0] != n:
+        found = labels.shape[0] if labels.ndim else "no"
+        raise FoldError(f"y has {found} samples but groups has {n}: expected the same length")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]  # a column of class labels, as scikit-learn reads it
     if labels.ndim == 1:
-        values, inverse = np.unique(labels, return_inverse=True)
-        if set(values.tolist()) <= {0, 1}:
-            labels = labels.reshape(-1, 1)
-        else:  # multiclass: one column per class
-            labels = np.eye(len(values))[inverse]
+        labels = _class_labels(labels, n_splits)
     elif labels.ndim != 2:
         raise FoldError(f"y must be (n_samples, n_classes), found shape={labels.shape}")
-    if labels.dtype == bool:
-        labels = labels.astype(np.float64)
     else:
         try:
             labels = labels.astype(np.float64)
@@ -240,7 +268,8 @@ def _validate(X: Any, y: Any, groups: Any, n_splits: int) -> tuple[NDArray[np.fl
                 f"({int(bad.sum())} bad value(s) in all)"
             )
     try:
-        codes, uniques = pd.factorize(pd.Series(groups_arr, dtype=object), sort=False)
+        codes, uniques = pd.factorize(groups_arr if groups_arr.dtype.kind in "biufcUS" else
+                                      pd.Series(groups_arr, dtype=object), sort=False)
     except TypeError as exc:  # pragma: no cover - unhashable groups
         raise FoldError(f"groups must be hashable labels: {exc}") from exc
     if (codes < 0).any():
@@ -248,127 +277,322 @@ def _validate(X: Any, y: Any, groups: Any, n_splits: int) -> tuple[NDArray[np.fl
         raise FoldError(f"groups has a missing value at sample {i}: every sample needs a group")
     if len(uniques) < n_splits:
         raise FoldError(
-            f"n_splits={n_splits} is more than the {len(uniques)} group(s): "
-            "each fold needs at least one group; lower n_splits"
+            f"Cannot have number of splits n_splits={n_splits} greater than the number of groups: "
+            f"{len(uniques)} (each fold needs at least one group; lower n_splits)"
         )
     return labels, codes.astype(np.int64)
 
 
-def _fold_cost(A: NDArray[np.float64], rate: NDArray[np.float64], weight: NDArray[np.float64], target: float) -> NDArray[np.float64]:
-    """Cost of folds with counts ``A (..., C + 1)`` (positives then size); inf when empty."""
-    n = A[..., -1]
-    dev = A[..., :-1] - n[..., None] * rate
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chi = (dev * dev * weight).sum(axis=-1) / n
-    cost = chi + (n - target) ** 2 / target
-    return np.where(n > 0, cost, np.inf)
+def _class_labels(y: NDArray[Any], n_splits: int) -> NDArray[np.float64]:
+    """1-D ``y``: one binary label (values 0/1) or class labels, one-hot encoded."""
+    if y.dtype.kind == "f":
+        finite = np.isfinite(y)
+        plain = np.where(finite, y, 0.0)
+        bad = ~finite | (plain != np.round(plain))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise FoldError(
+                f"y must hold class labels or 0/1 values: found {y[i].item()!r} at sample {i} "
+                "(continuous targets cannot be stratified)"
+            )
+    try:
+        values, inverse, members = np.unique(y, return_inverse=True, return_counts=True)
+    except TypeError as exc:
+        raise FoldError(f"y must hold sortable class labels, found dtype={y.dtype}: {exc}") from exc
+    if np.all(members < n_splits):
+        raise FoldError(
+            f"n_splits={n_splits} cannot be greater than the number of members in each class "
+            f"(largest class: {int(members.max())} samples)"
+        )
+    if members.min() < n_splits:
+        warnings.warn(
+            f"The least populated class in y has only {int(members.min())} members, "
+            f"which is less than n_splits={n_splits}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if y.dtype.kind in "biuf" and set(values.tolist()) <= {0, 1}:
+        return y.astype(np.float64).reshape(-1, 1)
+    return np.eye(len(values))[inverse.reshape(-1)]
+
+
+# --------------------------------------------------------------------------
+# the partition
+# --------------------------------------------------------------------------
 
 
 def _partition(
     counts: NDArray[np.float64],
+    sizes: NDArray[np.float64],
     n_splits: int,
     rng: np.random.RandomState | None,
     max_passes: int,
     n_init: int,
 ) -> NDArray[np.int64]:
-    """Assign each group (row of ``counts``) to a fold; return the group -> fold array.
+    """Assign each group (positives per class ``counts``, ``sizes``) to a fold.
 
-    Runs the greedy pass and the local improvement ``n_init`` times from
-    different visiting orders and keeps the partition of lowest cost.
+    Runs the greedy rounds ``n_init`` times (vectorised over the runs), improves
+    each run by local search and keeps the partition of lowest cost.
     """
-    n_groups = counts.shape[0]
-    total = counts.sum(axis=0)
-    n_total = total[-1]
-    rate = total[:-1] / n_total
+    X, target = _embed(counts, sizes, n_splits)
+    s_max = float(sizes.max())
+    orders = _orders(X, sizes, n_init, rng)
+    folds, D, n = _greedy(X, sizes, orders, n_splits, target, s_max)
+    sq = np.einsum("gd,gd->g", X, X)
+    tol = 1e-9 * (1.0 + float(sq.max()))
+    _improve(X, sq, sizes, folds, D, n, s_max, max_passes, tol)
+    cost = np.einsum("rkd,rkd->r", D, D)
+    return folds[int(np.argmin(cost))]  # the first of equal costs
+
+
+def _embed(counts: NDArray[np.float64], sizes: NDArray[np.float64], n_splits: int):
+    """The group vectors ``x_g`` (rows) and the ideal fold size (see the module docstring)."""
+    n_total = sizes.sum()
+    rate = counts.sum(axis=0) / n_total
     informative = (rate > 0) & (rate < 1)
-    weight = np.zeros_like(rate)
-    weight[informative] = 1.0 / (rate[informative] * (1.0 - rate[informative]))
-    target = n_total / n_splits
-    cost = (rate, weight, target)
-    sizes = counts[:, -1]
+    r = rate[informative]
+    X = np.empty((counts.shape[0], int(informative.sum()) + 1))
+    X[:, :-1] = (counts[:, informative] - sizes[:, None] * r) / np.sqrt(r * (1.0 - r))
+    X[:, -1] = sizes
+    return X, n_total / n_splits
 
-    search = n_groups <= _LOCAL_SEARCH_MAX_GROUPS
+
+def _orders(X: NDArray[np.float64], sizes: NDArray[np.float64], n_init: int, rng) -> NDArray[np.int64]:
+    """``(n_init, n_groups)`` visiting orders: largest first, then larger ``|x|``, with noise after the first."""
+    n_groups = sizes.size
+    spread = np.einsum("gd,gd->g", X[:, :-1], X[:, :-1])
     # restarts draw from the user's generator, or from a fixed one without shuffling
-    restart_rng = rng if rng is not None else np.random.RandomState(0)
-    best_fold: NDArray[np.int64] | None = None
-    best_cost = np.inf
-    for start in range(max(1, n_init) if search else 1):
-        if start == 0:  # largest groups first
-            visit = np.arange(n_groups) if rng is None else rng.permutation(n_groups)
-            visit = visit[np.argsort(-sizes[visit], kind="stable")]
-        else:  # roughly largest first, with noise
-            visit = np.argsort(-sizes * restart_rng.uniform(0.5, 1.5, n_groups), kind="stable")
-        fold, A, cur = _greedy(counts, visit, n_splits, rng, cost)
-        if search:
-            _improve(counts, fold, A, cur, rng, max_passes, cost)
-        total = cur.sum()
-        if best_fold is None or total < best_cost - 1e-12 * max(1.0, best_cost):
-            best_fold, best_cost = fold, total
-    return best_fold
+    noise_rng = rng if rng is not None else np.random.RandomState(0)
+    orders = np.empty((max(1, n_init), n_groups), np.int64)
+    for r in range(orders.shape[0]):
+        if r == 0 and rng is None:
+            orders[r] = np.lexsort((-spread, -sizes))
+            continue
+        first = noise_rng.permutation(n_groups)  # random order among exact ties
+        key_size = sizes[first] if r == 0 else sizes[first] * noise_rng.uniform(0.5, 1.5, n_groups)
+        key_spread = spread[first] * noise_rng.uniform(0.5, 1.5, n_groups)
+        orders[r] = first[np.lexsort((-key_spread, -key_size))]
+    return orders
 
 
-def _greedy(counts, visit, n_splits, rng, cost):
-    """Place the groups in ``visit`` order, each where it lowers the cost most."""
-    A = np.zeros((n_splits, counts.shape[1]))
-    fold = np.full(counts.shape[0], -1, np.int64)
-    cur = np.full(n_splits, np.inf)
-    for g in visit:
-        v = counts[g]
-        empty = np.flatnonzero(A[:, -1] == 0)
-        if empty.size:
-            k = int(empty[0] if rng is None else rng.choice(empty))
-        else:
-            delta = _fold_cost(A + v, *cost) - cur
-            best = delta.min()
-            ties = np.flatnonzero(delta <= best + 1e-12 * max(1.0, abs(best)))
-            k = int(ties[0] if rng is None or ties.size == 1 else rng.choice(ties))
-        A[k] += v
-        cur[k] = _fold_cost(A[k], *cost)
-        fold[g] = k
-    return fold, A, cur
+def _greedy(X, sizes, orders, n_splits, target, s_max):
+    """Place the groups of every run in its order; return folds (R, G), D (R, K, d), n (R, K)."""
+    n_runs, n_groups = orders.shape
+    D = np.zeros((n_runs, n_splits, X.shape[1]))
+    D[:, :, -1] = -target
+    n = np.zeros((n_runs, n_splits))
+    folds = np.empty((n_runs, n_groups), np.int64)
+    runs = np.arange(n_runs)[:, None]
+    uniform = bool(sizes.min() == sizes.max())
+    if n_splits > _ROUND_MAX_SPLITS:
+        used = np.zeros((n_runs, n_splits), np.int64)
+        for i in range(n_groups):
+            g = orders[:, i]
+            x = X[g]
+            score = np.einsum("rkd,rd->rk", D, x)
+            # sizes: a fold may grow only up to the smallest one plus the largest group
+            score[n + sizes[g][:, None] > n.min(axis=1, keepdims=True) + s_max] = np.inf
+            score[(used == 0).any(axis=1)[:, None] & (used > 0)] = np.inf  # empty folds first
+            k = score.argmin(axis=1)
+            D[runs[:, 0], k] += x
+            n[runs[:, 0], k] += sizes[g]
+            used[runs[:, 0], k] += 1
+            folds[runs[:, 0], g] = k
+        return folds, D, n
+    perms = np.array(list(itertools.permutations(range(n_splits))))  # perms[p, i]: fold of the i-th group
+    inverse = np.argsort(perms, axis=1)  # inverse[p, k]: which group fold k receives
+    # cost of assignment p = sum_i score[i, perms[p, i]] = score.ravel() @ pick[:, p]
+    pick = np.zeros((n_splits * n_splits, len(perms)))
+    pick[(np.arange(n_splits) * n_splits + perms).ravel(), np.repeat(np.arange(len(perms)), n_splits)] = 1.0
+    Dt = D.transpose(0, 2, 1)
+    D_rows = D.reshape(n_runs * n_splits, -1)  # views: row r * K + k is fold k of run r
+    n_rows = n.reshape(-1)
+    base = (np.arange(n_runs) * n_splits)[:, None]
+    placed = np.empty((n_runs, n_groups), np.int64)  # placed[r, i]: fold of the i-th group visited
+    block = n_splits * 512
+    for first in range(0, n_groups, block):
+        Xo = X[orders[:, first:first + block]]  # (R, block, d), one gather per block
+        So = None if uniform else sizes[orders[:, first:first + block]]
+        for start in range(0, Xo.shape[1], n_splits):
+            x = Xo[:, start:start + n_splits]
+            m = x.shape[1]
+            if m == n_splits:
+                score = np.matmul(x, Dt)  # score[r, i, k] = <x_i, D_k>
+            else:  # the last round: missing groups cost nothing
+                score = np.zeros((n_runs, n_splits, n_splits))
+                score[:, :m] = np.matmul(x, Dt)
+            total = score.reshape(n_runs, -1) @ pick  # (R, n_perms)
+            if So is not None:
+                s = np.zeros((n_runs, n_splits))
+                s[:, :m] = So[:, start:start + m]
+                # every assignment keeps the sizes within s_max unless the round's sizes differ enough
+                if ((n.max(axis=1) - n.min(axis=1)) + (s.max(axis=1) - s.min(axis=1)) > s_max).any():
+                    grown = n[:, None, :] + s[:, inverse]
+                    total[grown.max(axis=2) - grown.min(axis=2) > s_max] = np.inf
+            k = np.take(perms, total.argmin(axis=1), axis=0)[:, :m]
+            rows = (base + k).ravel()
+            D_rows[rows] += x.reshape(-1, x.shape[2])
+            if So is not None:
+                n_rows[rows] += s[:, :m].ravel()
+            placed[:, first + start:first + start + m] = k
+    folds[runs, orders] = placed
+    if uniform:
+        n[:] = [np.bincount(f, minlength=n_splits) * sizes[0] for f in folds]
+    return folds, D, n
 
 
-def _improve(counts, fold, A, cur, rng, max_passes, cost):
-    """Single moves and pairwise swaps while they lower the cost (in place)."""
-    n_groups = counts.shape[0]
+def _improve(X, sq, sizes, folds, D, n, s_max, max_passes, tol) -> None:
+    """Moves and swaps of groups between folds while they lower the cost (in place, all runs).
+
+    Each pass scores, for all runs and all pairs of folds (a, b) at once,
+    every move and the swaps between the most promising groups. In units of
+    (N/K)/2 times the cost, moving g from a to b changes it by ``m_a(g) =
+    |x_g|^2 - <E, x_g>`` with ``E = D_a - D_b``, moving h from b to a by
+    ``m_b(h) = |x_h|^2 + <E, x_h>``, and swapping them by ``m_a(g) + m_b(h) -
+    2 <x_g, x_h>``: one batched product ``[-2 x_g, m_a(g), 1] . [x_h, 1,
+    m_b(h)]`` scores the swaps between the ``_SWAP_CANDIDATES`` members of
+    lowest ``m`` of each fold. The improving steps are then applied best
+    first, each only if it still lowers the cost exactly (``d . (D_a - D_b)
+    + |d|^2 < 0`` when fold a's vector changes by ``d``), keeps every fold
+    non-empty and the sizes within ``s_max``. A run stops after a pass that
+    applies nothing to it.
+    """
+    n_runs, n_groups = folds.shape
+    n_splits, width = D.shape[1:]
+    A, B = np.triu_indices(n_splits, 1)
+    n_pairs = A.size
+    uniform = bool(sizes.min() == sizes.max())
+    members = np.stack([np.bincount(f, minlength=n_splits) for f in folds])
+    active = np.arange(n_runs)
     for _ in range(max_passes):
-        improved = False
-        order = np.arange(n_groups) if rng is None else rng.permutation(n_groups)
-        for g in order:
-            a = fold[g]
-            v = counts[g]
-            tol = 1e-9 * max(1.0, cur.sum())
-            # move g from a to k
-            move = _fold_cost(A[a] - v, *cost) + _fold_cost(A + v, *cost) - cur[a] - cur
-            move[a] = np.inf
-            k_move = int(np.argmin(move))
-            best_move = move[k_move]
-            # swap g with h of another fold
-            others = np.flatnonzero(fold != a)
-            d = counts[others] - v  # what fold a gains
-            b = fold[others]
-            swap = _fold_cost(A[a] + d, *cost) + _fold_cost(A[b] - d, *cost) - cur[a] - cur[b]
-            i_swap = int(np.argmin(swap)) if swap.size else -1
-            best_swap = swap[i_swap] if swap.size else np.inf
-            if min(best_move, best_swap) >= -tol:
+        n_act = active.size
+        # members of each (run, fold) as rows of an (R, K, M) block; padding scores +inf
+        count = members[active].ravel()
+        width_m = int(count.max())
+        key = (np.arange(n_act)[:, None] * n_splits + folds[active]).ravel()
+        order = np.argsort(key, kind="stable")
+        slot = key[order] * width_m + (np.arange(key.size) - np.repeat(np.cumsum(count) - count, count))
+        idx = np.zeros(n_act * n_splits * width_m, np.int64)
+        idx[slot] = order % n_groups
+        pad = np.ones(idx.size, bool)
+        pad[slot] = False
+        Xf = X[idx]
+        Xf[pad] = 0.0
+        sqf = np.where(pad, np.inf, sq[idx]).reshape(n_act, n_splits, width_m)
+        Dact = D[active]
+        # Q[r, j, k, i] = <D_j, x of member i of fold k>
+        Q = np.matmul(Dact, Xf.reshape(n_act, -1, width).transpose(0, 2, 1))
+        Q = Q.reshape(n_act, n_splits, n_splits, width_m)
+        own = sqf - Q[:, np.arange(n_splits), np.arange(n_splits)]  # |x|^2 - <x, D of its fold>
+        ma = own[:, A] + Q[:, B, A]  # (R, P, M)
+        mb = own[:, B] + Q[:, A, B]
+        idx = idx.reshape(n_act, n_splits, width_m)
+        sf = sizes[idx]
+        lo, hi = _size_windows(n[active], A, B, s_max)
+        lo, hi = lo[..., None], hi[..., None]  # (R, P, 1)
+        steps = []
+        # single moves: the best of each run, pair and direction
+        for m, src, change in ((ma, A, -sf[:, A]), (mb, B, sf[:, B])):
+            ok = (members[active][:, src] > 1)[..., None] & (change >= lo) & (change <= hi)
+            if ok.any():
+                m = np.where(ok, m, np.inf)
+                best = m.argmin(axis=2)
+                value = np.take_along_axis(m, best[..., None], axis=2)[..., 0]
+                for r, p in zip(*np.nonzero(value < -tol)):
+                    g = int(idx[r, src[p], best[r, p]])
+                    move = (g, -1) if src is A else (-1, g)
+                    steps.append((float(value[r, p]), int(active[r]), int(A[p]), int(B[p])) + move)
+        # swaps between the candidates of each run and pair
+        cand = min(_SWAP_CANDIDATES, width_m)
+        if cand < width_m:
+            ca = np.argpartition(ma, cand - 1, axis=2)[..., :cand]
+            cb = np.argpartition(mb, cand - 1, axis=2)[..., :cand]
+        else:
+            ca = cb = np.broadcast_to(np.arange(cand), (n_act, n_pairs, cand))
+        runs = np.arange(n_act)[:, None, None]
+        ra = ((runs * n_splits + A[:, None]) * width_m + ca).ravel()  # flat rows of the candidates
+        rb = ((runs * n_splits + B[:, None]) * width_m + cb).ravel()
+        left = np.empty((ra.size, width + 2))
+        np.multiply(Xf[ra], -2.0, out=left[:, :-2])
+        left[:, -2] = np.take_along_axis(ma, ca, axis=2).ravel()
+        left[:, -1] = 1.0
+        right = np.empty((rb.size, width + 2))
+        right[:, :-2] = Xf[rb]
+        right[:, -2] = 1.0
+        right[:, -1] = np.take_along_axis(mb, cb, axis=2).ravel()
+        shape = (n_act * n_pairs, cand, width + 2)
+        gain = np.matmul(left.reshape(shape), right.reshape(shape).transpose(0, 2, 1))
+        if not uniform:
+            change = sizes[idx.ravel()[rb]].reshape(-1, 1, cand) - sizes[idx.ravel()[ra]].reshape(-1, cand, 1)
+            low, high = lo.reshape(-1, 1, 1), hi.reshape(-1, 1, 1)
+            gain[(change < low) | (change > high)] = np.inf
+        gain = gain.reshape(n_act * n_pairs, -1)
+        q, t = np.nonzero(gain < -tol)
+        if q.size > _SWAPS_PER_SEARCH * gain.shape[0]:  # many: the best few of each run and pair
+            best = np.argpartition(gain, _SWAPS_PER_SEARCH - 1, axis=1)[:, :_SWAPS_PER_SEARCH]
+            q, t = np.nonzero(np.take_along_axis(gain, best, axis=1) < -tol)
+            t = best[q, t]
+        i, j = np.divmod(t, cand)
+        r, p = np.divmod(q, n_pairs)
+        g = idx[r, A[p], ca[r, p, i]]
+        h = idx[r, B[p], cb[r, p, j]]
+        steps += zip(gain[q, t].tolist(), active[r].tolist(), A[p].tolist(), B[p].tolist(), g.tolist(), h.tolist())
+        changed = set()
+        for _, r, a, b, g, h in sorted(steps):
+            fold, Dr, nr, mr = folds[r], D[r], n[r], members[r]
+            # g leaves a for b, h leaves b for a (-1: nobody); still valid and still improving?
+            if (g >= 0 and fold[g] != a) or (h >= 0 and fold[h] != b):
                 continue
-            improved = True
-            if best_move <= best_swap:
-                A[a] -= v
-                A[k_move] += v
-                fold[g] = k_move
-                cur[a] = _fold_cost(A[a], *cost)
-                cur[k_move] = _fold_cost(A[k_move], *cost)
-            else:
-                h = others[i_swap]
-                bh = fold[h]
-                A[a] += counts[h] - v
-                A[bh] -= counts[h] - v
-                fold[g], fold[h] = bh, a
-                cur[a] = _fold_cost(A[a], *cost)
-                cur[bh] = _fold_cost(A[bh], *cost)
-        if not improved:
+            if mr[a] + (h >= 0) - (g >= 0) < 1 or mr[b] + (g >= 0) - (h >= 0) < 1:
+                continue
+            d = (X[h] if h >= 0 else 0.0) - (X[g] if g >= 0 else 0.0)
+            if not float(d @ (Dr[a] - Dr[b]) + d @ d) < -tol:
+                continue
+            if not uniform or g < 0 or h < 0:
+                low, high = _size_window(nr, a, b, s_max)
+                if not low <= d[-1] <= high:
+                    continue
+            if g >= 0:
+                fold[g] = b
+            if h >= 0:
+                fold[h] = a
+            mr[a] += (h >= 0) - (g >= 0)
+            mr[b] += (g >= 0) - (h >= 0)
+            Dr[a] += d
+            Dr[b] -= d
+            nr[a] += d[-1]
+            nr[b] -= d[-1]
+            changed.add(r)
+        if not changed:
             return
+        active = np.array(sorted(changed))
+
+
+def _size_windows(n, A, B, s_max: float):
+    """:func:`_size_window` of every run (rows of ``n``) and pair ``(A[p], B[p])``: two (R, P) arrays."""
+    others = np.ones((A.size, n.shape[1]), bool)
+    others[np.arange(A.size), A] = False
+    others[np.arange(A.size), B] = False
+    o_min = np.where(others, n[:, None, :], np.inf).min(axis=2)
+    o_max = np.where(others, n[:, None, :], -np.inf).max(axis=2)
+    na, nb = n[:, A], n[:, B]
+    with np.errstate(invalid="ignore"):
+        lo = np.maximum.reduce([(nb - na - s_max) / 2, o_max - s_max - na, nb - s_max - o_min])
+        hi = np.minimum.reduce([(s_max - na + nb) / 2, s_max + o_min - na, nb - o_max + s_max])
+    return lo - 1e-9, hi + 1e-9
+
+
+def _size_window(n, a: int, b: int, s_max: float) -> tuple[float, float]:
+    """The changes ``t`` of fold a's size (fold b: ``-t``) that keep all sizes within ``s_max``."""
+    n = n.tolist()
+    lo = (n[b] - n[a] - s_max) / 2
+    hi = (s_max - n[a] + n[b]) / 2
+    others = [v for k, v in enumerate(n) if k != a and k != b]
+    if others:
+        o_min, o_max = min(others), max(others)
+        lo = max(lo, o_max - s_max - n[a], n[b] - s_max - o_min)
+        hi = min(hi, s_max + o_min - n[a], n[b] - o_max + s_max)
+    return lo - 1e-9, hi + 1e-9
 
 
 # --------------------------------------------------------------------------
@@ -379,7 +603,16 @@ def _improve(counts, fold, A, cur, rng, max_passes, cost):
 def positive_matrix(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> NDArray[np.uint8]:
     """Which class RLEs are non-empty: an ``(n_images, n_classes)`` 0/1 matrix.
 
-    NaN, None and blank strings count as empty.
+    Cells follow the codec's one empty-cell rule (``None``, ``""``, NaN,
+    ``pd.NA`` and ``pd.NaT`` are empty; anything but a string is an error);
+    blank strings count as empty.
+
+    Raises
+    ------
+    FoldError
+        A class column is missing.
+    InvalidRleError
+        A cell is neither a string nor an empty value (``item`` is its row).
 
     Examples
     --------
@@ -387,6 +620,8 @@ def positive_matrix(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> ND
     >>> positive_matrix(t, ["a", "b"]).tolist()
     [[1, 0], [0, 0], [0, 1]]
     """
+    from rlemask._convert import rle_texts
+
     missing = [c for c in classes if c not in table.columns]
     if missing:
         raise FoldError(
@@ -395,9 +630,8 @@ def positive_matrix(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> ND
         )
     out = np.zeros((len(table), len(classes)), np.uint8)
     for j, c in enumerate(classes):
-        col = table[c]
-        text = col.astype(object).where(col.notna(), "").astype(str).str.strip()
-        out[:, j] = (text.str.len() > 0).to_numpy()
+        text = pd.Series(rle_texts(table[c], name=str(c), item_name="column {name!r} row {i}"), dtype=object)
+        out[:, j] = (text.str.strip().str.len() > 0).to_numpy()
     return out
 
 

@@ -23,7 +23,6 @@ Examples
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _convert as _cv
 from rlemask import rle as _rle
 from rlemask import uwmgi as _uwmgi
 from rlemask.errors import InvalidMaskError, InvalidRleError, LayoutError
@@ -169,18 +169,17 @@ def _decode_rows(
     try:
         block = _rle.decode_many(flat, shape, order=order)
     except InvalidRleError as exc:
-        m = re.match(r"rles\[(\d+)\]", str(exc))
-        if m is None:  # pragma: no cover - the codec always names the item
+        if exc.item is None:  # pragma: no cover - decode_many always sets the item
             raise
-        i = int(m[1])
-        row, k = rows[i // len(classes)], classes[i % len(classes)]
+        row, k = int(rows[exc.item // len(classes)]), classes[exc.item % len(classes)]
         row_id = table["id"].iloc[row] if "id" in table.columns else row
-        detail = str(exc)[m.end() :].lstrip(": ")
         raise InvalidRleError(
-            f"table row {row} (id={row_id}, class={k}, shape={shape}): {detail}",
+            f"table row {row} (id={row_id}, class={k}, shape={shape}): {exc.reason}",
             token=exc.token,
             run=exc.run,
             offset=exc.offset,
+            item=row,
+            reason=exc.reason,
         ) from exc
     return block.reshape(len(rows), len(classes), *shape)
 
@@ -260,20 +259,27 @@ def _to_cfirst(mask: NDArray[Any], channels_first: bool, n_classes: int, name: s
     return mask if channels_first else np.moveaxis(mask, -1, -3)
 
 
-def _is_binary(mask: NDArray[Any]) -> bool:
-    return mask.dtype == np.bool_ or bool(((mask == 0) | (mask == 1)).all())
-
-
-def _value_error(mask: NDArray[Any], name: str, names: tuple[str, ...], channels_first: bool) -> InvalidMaskError:
-    """A clear error for the first value of ``mask`` (3-D) that is not 0 or 1."""
+def _value_error(
+    mask: NDArray[Any], name: str, image_id: Any, names: tuple[str, ...], channels_first: bool
+) -> InvalidMaskError:
+    """The first value of ``mask`` (3-D) that is not 0 or 1, named ``name (id=..., class=...)[row, col]``."""
+    label = name if image_id is None else f"{name} (id={image_id})"
     if mask.dtype.kind not in "biuf":
-        return InvalidMaskError(f"{name} has dtype {mask.dtype}; expected 0/1 integers, floats or bool")
+        return InvalidMaskError(f"{label} has dtype={mask.dtype}; expected 0/1 integers, floats or bool")
     where = tuple(int(i) for i in np.argwhere(~((mask == 0) | (mask == 1)))[0])
     k = where[0] if channels_first else where[-1]
     pixel = where[1:] if channels_first else where[:-1]
-    return InvalidMaskError(
-        f"{name}, class={names[k]}: value {mask[where].item()!r} at (row, col)={pixel}; expected only 0 and 1"
-    )
+    what = f"class={names[k]}" if image_id is None else f"id={image_id}, class={names[k]}"
+    return _cv.bad_value(f"{name} ({what})", pixel, mask[where])
+
+
+def _first_invalid(items: Sequence[NDArray[Any]], members: Sequence[int]) -> int:
+    """The first of ``members`` whose mask holds a value other than 0 or 1 (or a bad dtype)."""
+    for i in members:
+        m = items[i]
+        if m.dtype != np.bool_ and (m.dtype.kind not in "iuf" or not ((m == 0) | (m == 1)).all()):
+            return i
+    return members[0]  # pragma: no cover - encode_many raised for one of them
 
 
 def unstack(
@@ -316,7 +322,7 @@ def unstack(
     [['x', 'large_bowel', ''], ['x', 'small_bowel', ''], ['x', 'stomach', '4 1']]
     """
     names = _classes(classes)
-    a = np.asarray(mask)
+    a = _cv.as_array(mask, "mask")
     if a.ndim != 3:
         raise InvalidMaskError(
             f"mask has shape={a.shape}: expected 3-D (H, W, C) or (C, H, W) with channels_first=True"
@@ -325,7 +331,7 @@ def unstack(
     try:
         strings = _rle.encode_many(block, order=order)
     except InvalidMaskError as exc:
-        raise _value_error(a, "mask" if id is None else f"mask (id={id})", names, channels_first) from exc
+        raise _value_error(a, "mask", id, names, channels_first) from exc
     return pd.DataFrame({"id": [id] * len(names), "class": list(names), "segmentation": strings})
 
 
@@ -373,6 +379,8 @@ def unstack_many(
     """
     names = _classes(classes)
     ids = list(ids)
+    if not isinstance(masks, (list, tuple)):
+        masks = _cv.as_array(masks, "masks")  # an array or a tensor (N, ...)
     if isinstance(masks, np.ndarray):
         if masks.ndim != 4:
             raise InvalidMaskError(
@@ -382,7 +390,7 @@ def unstack_many(
         items: list[NDArray[Any]] | None = None
         n = masks.shape[0]
     else:
-        items = [np.asarray(m) for m in masks]
+        items = [_cv.as_array(m, f"masks[{i}]") for i, m in enumerate(masks)]
         n = len(items)
     if len(ids) != n:
         raise InvalidMaskError(f"{n} mask(s) but {len(ids)} id(s): expected one id per mask")
@@ -394,8 +402,8 @@ def unstack_many(
             try:
                 strings = _rle.encode_many(block.reshape(n * len(names), h, w), order=order)
             except InvalidMaskError as exc:
-                i = next(i for i in range(n) if not _is_binary(masks[i]))
-                raise _value_error(masks[i], f"masks[{i}] (id={ids[i]})", names, channels_first) from exc
+                i = exc.item // len(names) if exc.item is not None else _first_invalid(masks, range(n))
+                raise _value_error(masks[i], f"masks[{i}]", ids[i], names, channels_first) from exc
     else:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, m in enumerate(items):
@@ -412,8 +420,8 @@ def unstack_many(
             try:
                 encoded = _rle.encode_many(block.reshape(len(members) * len(names), h, w), order=order)
             except InvalidMaskError as exc:
-                i = next(i for i in members if not _is_binary(items[i]))
-                raise _value_error(items[i], f"masks[{i}] (id={ids[i]})", names, channels_first) from exc
+                i = members[exc.item // len(names)] if exc.item is not None else _first_invalid(items, members)
+                raise _value_error(items[i], f"masks[{i}]", ids[i], names, channels_first) from exc
             for j, i in enumerate(members):
                 strings[i * len(names) : (i + 1) * len(names)] = encoded[j * len(names) : (j + 1) * len(names)]
     return pd.DataFrame(
@@ -451,6 +459,46 @@ def _case_day_slice(table: pd.DataFrame) -> NDArray[np.int64]:
             f"bad image id {bad_id!r}{_digits_hint(str(bad_id))} in table row {i}: expected {ID_PATTERN}"
         )
     return parts.to_numpy(dtype=np.int64)
+
+
+def _check_scan(
+    label: str, slices: NDArray[np.int64], heights: NDArray[np.int64], widths: NDArray[np.int64]
+) -> tuple[int, int, int]:
+    """Check that one scan is whole: slices ``1 .. depth`` once each, of one size.
+
+    ``slices`` (sorted), ``heights`` and ``widths`` are per row of the scan;
+    returns ``(depth, height, width)``. Shared by :func:`volume` and
+    :func:`rlemask.metrics.uwmgi_score` (a 3-D Hausdorff needs whole scans).
+
+    Raises
+    ------
+    LayoutError
+        A slice listed twice, numbered below 1, or missing from ``1 .. max``
+        (named), or slices of different sizes.
+    """
+    slices = np.asarray(slices, np.int64)
+    dup = slices[1:][slices[1:] == slices[:-1]]
+    if dup.size:
+        raise LayoutError(
+            f"scan {label} lists slice(s) {sorted(set(dup.tolist()))[:10]} more than once: expected one row per slice"
+        )
+    if slices[0] < 1:
+        raise LayoutError(f"scan {label} has slice number {int(slices[0])}: expected slices numbered from 1")
+    depth = int(slices[-1])
+    if slices.size != depth:
+        missing = np.setdiff1d(np.arange(1, depth + 1), slices)
+        shown = ", ".join(str(int(s)) for s in missing[:10])
+        more = ", ..." if missing.size > 10 else ""
+        raise LayoutError(
+            f"scan {label} misses {missing.size} of its slices 1..{depth}: slice(s) {shown}{more} "
+            f"(found {slices.size} rows); expected every slice from 1 to {depth}"
+        )
+    sizes = list(zip(np.asarray(heights).tolist(), np.asarray(widths).tolist()))
+    if len(set(sizes)) > 1:
+        counts = pd.Series(sizes).value_counts()
+        listing = ", ".join(f"{h}x{w} ({n} slices)" for (h, w), n in counts.items())
+        raise LayoutError(f"scan {label} mixes slice sizes (height x width): {listing}; expected one size per scan")
+    return depth, int(sizes[0][0]), int(sizes[0][1])
 
 
 def volume(
@@ -504,33 +552,8 @@ def volume(
         shown = ", ".join(f"case{c}_day{d}" for c, d in scans[:5])
         more = f", ... ({len(scans)} in all)" if len(scans) > 5 else ""
         raise LayoutError(f"no rows for scan {label} in the table; it holds {shown or 'no scan'}{more}")
-    slices = keys[rows, 2]
-    rows = rows[np.argsort(slices, kind="stable")]
-    slices = keys[rows, 2]
-    dup = slices[1:][slices[1:] == slices[:-1]]
-    if dup.size:
-        raise LayoutError(
-            f"scan {label} lists slice(s) {sorted(set(dup.tolist()))[:10]} more than once: expected one row per slice"
-        )
-    if slices[0] < 1:
-        raise LayoutError(f"scan {label} has slice number {int(slices[0])}: expected slices numbered from 1")
-    depth = int(slices[-1])
-    if slices.size != depth:
-        missing = np.setdiff1d(np.arange(1, depth + 1), slices)
-        shown = ", ".join(str(int(s)) for s in missing[:10])
-        more = ", ..." if missing.size > 10 else ""
-        raise LayoutError(
-            f"scan {label} misses {missing.size} of its slices 1..{depth}: slice(s) {shown}{more} "
-            f"(found {slices.size} rows); expected every slice from 1 to {depth}"
-        )
+    rows = rows[np.argsort(keys[rows, 2], kind="stable")]
     heights, widths = _sizes(table.iloc[rows])
-    sizes = set(zip(heights.tolist(), widths.tolist()))
-    if len(sizes) > 1:
-        counts = pd.Series(list(zip(heights.tolist(), widths.tolist()))).value_counts()
-        listing = ", ".join(f"{h}x{w} ({n} slices)" for (h, w), n in counts.items())
-        raise LayoutError(
-            f"scan {label} mixes slice sizes (height x width): {listing}; expected one size per scan"
-        )
-    (h, w) = sizes.pop()
+    _, h, w = _check_scan(label, keys[rows, 2], heights, widths)
     block = _decode_rows(table, rows, names, (h, w), order)  # (D, C, H, W)
     return _channels_last(block)

@@ -46,6 +46,8 @@ __all__ = [
     "BAD_SCANS",
     "ID_PATTERN",
     "FILENAME_PATTERN",
+    "ID_REGEX",
+    "SCAN_REGEX",
     "parse_id",
     "format_id",
     "parse_filename",
@@ -79,6 +81,12 @@ _ID_TEXT = rf"case{_INT}_day{_INT}_slice_{_INT}"
 _ID_RE = re.compile(_ID_TEXT)
 _SCAN_RE = re.compile(rf"case{_INT}_day{_INT}")
 _CASE_RE = re.compile(rf"case{_INT}")
+#: Compiled regular expression of an image id, for ``ID_REGEX.fullmatch(text)``:
+#: groups case, day, slice; ASCII digits only (``\\d`` would accept Unicode
+#: digits), at most 9 per number. The one definition every module imports.
+ID_REGEX: re.Pattern[str] = _ID_RE
+#: Compiled regular expression of a scan name ``case{N}_day{D}`` (groups case, day).
+SCAN_REGEX: re.Pattern[str] = _SCAN_RE
 _NUM = rf"([0-9]{{1,{_MAX_DIGITS}}}(?:\.[0-9]*)?|\.[0-9]+)"
 _FILE_RE = re.compile(rf"slice_{_INT}_{_INT}_{_INT}_{_NUM}_{_NUM}\.png")
 _LONG_NUMBER = re.compile(rf"[0-9]{{{_MAX_DIGITS + 1},}}")
@@ -389,13 +397,15 @@ def scan(
 # --------------------------------------------------------------------------
 
 
-def _clean_rle(values: pd.Series) -> list[str]:
-    """NaN / None / pd.NA -> ""; strings stripped."""
-    obj = pd.Series(values, dtype=object).reset_index(drop=True)
-    missing = obj.isna()
-    if missing.any():
-        obj = obj.where(~missing, "")
-    return obj.astype(str).str.strip().tolist()
+def _clean_rle(values: pd.Series, where: str) -> list[str]:
+    """RLE cells as stripped strings; empty cells (None, NaN, pd.NA, pd.NaT) -> "".
+
+    Any other non-string cell (a number, a list) raises :class:`InvalidRleError`
+    naming its row (:func:`rlemask._convert.rle_texts`, the one empty-cell rule).
+    """
+    from rlemask._convert import rle_texts
+
+    return [t.strip() for t in rle_texts(values, where, "{name}, row {i}")]
 
 
 def _id_parts(ids: Sequence[str], where: str) -> NDArray[np.int64]:
@@ -495,7 +505,7 @@ def read_labels(
         parts = _id_parts(ids, where)
         out = {"id": ids, "case": parts[:, 0], "day": parts[:, 1], "slice": parts[:, 2]}
         for c in classes:
-            out[c] = _clean_rle(frame[c])
+            out[c] = _clean_rle(frame[c], f"{where}, column {c!r}")
         return pd.DataFrame(out)
 
     value_col = next((c for c in _LABEL_VALUE_COLUMNS if c in frame.columns), None)
@@ -512,7 +522,7 @@ def read_labels(
             f"{where}: unknown class {unknown[0]!r} in row {row} "
             f"({len(unknown)} unknown name(s): {unknown[:5]}); expected one of {list(classes)}"
         )
-    rles = _clean_rle(frame[value_col])
+    rles = _clean_rle(frame[value_col], f"{where}, column {value_col!r}")
     # order of first appearance
     codes, uniq = pd.factorize(pd.Series(ids_all, dtype=object), sort=False)
     uniq = [str(u) for u in uniq]

@@ -1,20 +1,24 @@
-"""rlemask_models: PyTorch / segmentation-models-pytorch adapters for the UWMGI data.
+"""rlemask_models: thin Lightning adapters for the UWMGI data (the 'models' extra).
 
 Everything that imports torch lives here (the core :mod:`rlemask` never does).
 Sub-modules load on first use, so ``import rlemask_models`` (and the command-line
-module :mod:`rlemask_models.commands`) stays cheap and works without torch:
+module :mod:`rlemask_models.commands`) stays cheap and works without torch.
+Data flows one way (each module imports only those above it)::
 
-* :mod:`~rlemask_models.synthetic` - ``generate``: the built-in UWMGI-shaped data set;
-* :mod:`~rlemask_models.data` - ``SliceDataset``, ``select_slices``, ``restore``, ``make_loader``;
-* :mod:`~rlemask_models.model` - ``build_model``: a UNet, never a download;
-* :mod:`~rlemask_models.train` - ``fit`` / ``TrainConfig``: folds, loss, AMP, DDP, checkpoints;
-* :mod:`~rlemask_models.evaluate` - ``evaluate`` / ``Scores``: per-class Dice, IoU, Hausdorff, score;
-* :mod:`~rlemask_models.predict` - ``predict`` / ``infer``: submission CSV and overlays;
-* :mod:`~rlemask_models.commands` - ``rlemask train / evaluate / predict / demo``.
+    config      TrainConfig / InferConfig: defaults, YAML, command-line options
+    synthetic   generate: the built-in UWMGI-shaped data set
+    data        SliceDataset, select_slices, restore, make_loader, collate
+    metrics     SegmentationScores (torchmetrics.Metric over rlemask's kernels)
+    module      SegmentationModule (LightningModule): smp network, smp losses, AdamW + cosine
+    datamodule  UWMGIDataModule (LightningDataModule): folds by case, empty-slice policy
+    plots       learning curve, overlays
+    training    fit_fold: one fold with a Lightning Trainer
+    inference   load_checkpoint, infer, predict, evaluate: ensembles and flip TTA
+    crossval    cross_validate: every fold, oof.csv, scores.csv
+    demo        run_demo
+    commands    rlemask train / cv / evaluate / predict / demo
 
-The functions ``evaluate`` and ``predict`` share their module's name, so import
-them from the module: ``from rlemask_models.predict import predict``.
-
+A Lightning user needs only ``SegmentationModule`` and ``UWMGIDataModule``.
 Install with ``pip install 'rlemask[models]'``.
 """
 
@@ -25,19 +29,27 @@ from typing import Any
 
 # public name -> sub-module that defines it
 _API = {
+    "TrainConfig": "config",
+    "InferConfig": "config",
     "generate": "synthetic",
     "SliceDataset": "data",
     "select_slices": "data",
     "restore": "data",
     "make_loader": "data",
-    "build_model": "model",
-    "TrainConfig": "train",
-    "FitResult": "train",
-    "fit": "train",
-    "Scores": "evaluate",
-    "infer": "predict",
+    "SegmentationScores": "metrics",
+    "SegmentationModule": "module",
+    "UWMGIDataModule": "datamodule",
+    "FoldResult": "training",
+    "fit_fold": "training",
+    "load_checkpoint": "inference",
+    "infer": "inference",
+    "predict": "inference",
+    "evaluate": "inference",
+    "cross_validate": "crossval",
+    "run_demo": "demo",
 }
-_MODULES = ("synthetic", "data", "model", "train", "evaluate", "predict", "commands")
+_MODULES = ("config", "synthetic", "data", "metrics", "module", "datamodule", "plots", "training", "inference",
+            "crossval", "demo", "commands")
 
 __all__ = sorted(_API)
 

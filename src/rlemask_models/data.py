@@ -8,9 +8,10 @@ RLE column per class.  Each item of :class:`SliceDataset` is a dict::
     mask   float32 tensor (3, H, W)   0/1, one channel per class
     id     str                        "case123_day20_slice_0065"
     shape  (h, w)                     the original size, to map predictions back
+    rles   list of str                the class RLEs ("" when empty), for scoring at the original size
 
-(After the default collate a batch's ``shape`` is ``[heights, widths]``, two
-int64 tensors of length B, and ``id`` a list of B strings.)
+:func:`collate` stacks ``image`` and ``mask`` and keeps the rest as lists of B
+values (``shape`` stays a list of ``(h, w)`` tuples).
 
 Geometry (``resize``):
 
@@ -34,7 +35,10 @@ Augmentation (``augment=True``): a horizontal flip (p=0.5), a vertical flip
 the same matrix to image (bilinear) and mask (nearest).  The random draws come from
 a ``torch.Generator`` seeded from ``(seed, epoch, index)``: an item looks the same
 whatever the number of workers or the order of loading, and
-:func:`set_epoch` (or ``dataset.set_epoch``) moves every item to the next draw.
+``dataset.set_epoch`` (called by :class:`EpochSampler`) moves every item to the next draw.
+``transform=`` replaces it with any callable taking and returning
+``dict(image=HxWxC float32, mask=HxWxK uint8)`` on the model grid, such as an
+albumentations ``Compose`` (its randomness is its own: not tied to seed and epoch).
 """
 
 from __future__ import annotations
@@ -53,17 +57,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 import rlemask
 from rlemask.errors import InvalidRleError, LayoutError, RlemaskError
+from rlemask.uwmgi import CLASSES
 
-__all__ = [
-    "CLASSES",
-    "SliceDataset",
-    "make_loader",
-    "restore",
-    "select_slices",
-    "set_epoch",
-]
-
-CLASSES = ("large_bowel", "small_bowel", "stomach")
+__all__ = ["EpochSampler", "SliceDataset", "collate", "make_loader", "restore", "select_slices"]
 _RESIZE = ("resize", "pad")
 _MULTIPLE = 32
 
@@ -382,6 +378,9 @@ class SliceDataset(Dataset):
         Seed of the augmentation.
     vflip : float
         Probability of a vertical flip when augmenting.
+    transform : callable or None
+        Replaces the built-in augmentation (see the module doc), e.g. an
+        albumentations ``Compose``.
     cache : bool
         Keep every normalised slice in memory after its first read (small data
         sets; per process, so with ``workers=0`` or persistent workers).  Without
@@ -430,6 +429,7 @@ class SliceDataset(Dataset):
         neighbours: pd.DataFrame | None = None,
         seed: int = 0,
         vflip: float = 0.0,
+        transform: Any = None,
         cache: bool = False,
         root: str | Path | None = None,
         labels: bool | None = None,
@@ -468,6 +468,7 @@ class SliceDataset(Dataset):
         self.normalize = normalize
         self.seed = int(seed)
         self.vflip = float(vflip)
+        self.transform = transform
         self.epoch = 0
         self.cache = bool(cache)
         self._cache: dict[str, NDArray[np.float32]] = {}
@@ -600,130 +601,77 @@ class SliceDataset(Dataset):
         image, mask = _to_grid(
             image, mask, size=self.size, resize=self.resize, image_id=self.ids[index]
         )
-        if self.augment:
+        if self.transform is not None:
+            done = self.transform(image=image.permute(1, 2, 0).numpy(),
+                                  mask=mask.permute(1, 2, 0).numpy().astype(np.uint8))
+            image = torch.as_tensor(np.ascontiguousarray(done["image"]), dtype=torch.float32).permute(2, 0, 1)
+            mask = torch.as_tensor(np.ascontiguousarray(done["mask"]), dtype=torch.float32).permute(2, 0, 1)
+        elif self.augment:
             image, mask = _affine(image, mask, self.generator(index), vflip=self.vflip)
         item = {
             "image": image.contiguous(),
             "mask": mask.contiguous(),
             "id": self.ids[index],
             "shape": self.shapes[index],
+            "rles": [r or "" for r in self.rles[index]],
         }
         if not self.labels:
-            del item["mask"]
+            del item["mask"], item["rles"]
         return item
 
 
 # --------------------------------------------------------------------------- loaders
 
 
-def _worker_init(worker_id: int) -> None:
-    """Seed numpy and random in a worker from torch's per-worker seed."""
-    import random
+def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack ``image`` and ``mask``; every other key becomes a list of the items' values."""
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        batch[key] = torch.stack(values) if key in ("image", "mask") else values
+    return batch
 
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
+
+class EpochSampler(DistributedSampler):
+    """A :class:`~torch.utils.data.DistributedSampler` that also moves the dataset's augmentation
+    to the epoch (Lightning calls ``set_epoch`` before each epoch), so the order and the
+    augmentation depend only on ``(seed, epoch)``: a resumed run sees the same batches."""
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
 
 
 def make_loader(
     dataset: Dataset,
     *,
     batch_size: int,
-    shuffle: bool,
+    shuffle: bool = False,
     workers: int = 0,
     seed: int = 0,
-    distributed: bool = False,
+    replicas: int = 1,
+    rank: int = 0,
     drop_last: bool = False,
     pin_memory: bool = False,
-    start_method: str | None = None,
 ) -> DataLoader:
-    """A reproducible DataLoader: order depends only on ``seed`` and the epoch.
+    """The one DataLoader of training, validation and inference.
 
-    The sampler is always a :class:`~torch.utils.data.DistributedSampler`; without
-    ``distributed`` it has one replica (rank 0), which makes the shuffled order a
-    function of ``(seed, epoch)`` alone, so a resumed run sees the same batches.
-    With ``distributed`` the process group must be initialised; each rank gets
-    its share (padded to equal length, as DistributedSampler does).  Call
-    :func:`set_epoch` before every epoch.  Workers are not persistent, so the
-    dataset's epoch reaches them.
-
-    Parameters
-    ----------
-    dataset : Dataset
-    batch_size : int
-    shuffle : bool
-    workers : int
-        DataLoader ``num_workers``.
-    seed : int
-        Seed of the shuffle.
-    distributed : bool
-        Shard over the ranks of the default process group.
-    drop_last : bool
-        Drop the last incomplete batch (training with batch norm).
-    pin_memory : bool
-    start_method : str or None
-        How worker processes start.  ``None`` picks ``"forkserver"`` where the
-        platform has it (else the platform default): a plain ``fork`` after any
-        parallel numba kernel ran in this process (``rlemask.encode_many``, the
-        metrics) kills the worker ("fork() called from a process already using
-        GNU OpenMP"), and the fork server, which preloads this module, starts
-        workers about as fast as ``fork``.  As with ``spawn``, a script that
-        iterates such a loader needs the ``if __name__ == "__main__":`` guard.
-
-    Returns
-    -------
-    DataLoader
+    The sampler is an :class:`EpochSampler` over ``replicas`` processes (this
+    one is ``rank``), padded to equal shares as DistributedSampler does.  Worker
+    processes start with ``forkserver`` where the platform has it: a plain
+    ``fork`` after any parallel numba kernel ran in this process (``rlemask``'s
+    metrics, ``encode_many``) kills the worker ("fork() called from a process
+    already using GNU OpenMP").  Scripts that use workers need the
+    ``if __name__ == "__main__":`` guard.
     """
-    if distributed:
-        import torch.distributed as dist
-
-        if not (dist.is_available() and dist.is_initialized()):
-            raise RlemaskError(
-                "make_loader: distributed=True needs an initialised process group; call "
-                "torch.distributed.init_process_group first (torchrun sets up its environment)"
-            )
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=False)
-    else:
-        sampler = DistributedSampler(
-            dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed, drop_last=False
-        )
-    context = None
-    if workers:
-        context = _mp_context(start_method)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        worker_init_fn=_worker_init if workers else None,
-        persistent_workers=False,
-        multiprocessing_context=context,
-    )
-
-
-def _mp_context(start_method: str | None) -> Any:
     import multiprocessing
 
-    methods = multiprocessing.get_all_start_methods()
-    if start_method is None:
-        start_method = "forkserver" if "forkserver" in methods else None
-        if start_method is None:
-            return None
-    if start_method not in methods:
-        raise RlemaskError(f"make_loader: start_method={start_method!r}; this platform has {methods}")
-    context = multiprocessing.get_context(start_method)
-    if start_method == "forkserver":
+    sampler = EpochSampler(dataset, num_replicas=replicas, rank=rank, shuffle=shuffle, seed=seed)
+    context = None
+    if workers and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["torch", "rlemask_models.data"])
-    return context
-
-
-def set_epoch(loader: DataLoader, epoch: int) -> None:
-    """Set the epoch of the loader's sampler (shuffle) and dataset (augmentation)."""
-    sampler = getattr(loader, "sampler", None)
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
-    dataset = getattr(loader, "dataset", None)
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      drop_last=drop_last, pin_memory=pin_memory, collate_fn=collate,
+                      multiprocessing_context=context, persistent_workers=False)

@@ -11,8 +11,9 @@ with a non-empty mask of each class. Heavy imports happen inside :func:`run`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from rlemask.commands import HelpFormatter, UsageError, add_quiet, escape_formula, read_csv_frame, usage
 
 __all__ = ["register", "run"]
 
@@ -25,6 +26,12 @@ examples:
 Every case (all its days and slices) lands in exactly one fold; the positive
 fraction of every class is balanced across folds. With shuffling (the
 default) each --seed gives a different, equally balanced partition.
+
+'-' is standard input for LABELS and standard output for -o (the fold table
+then goes to stderr). Ids are written as they are; --escape-formulas puts a '
+before ids starting with =, +, -, @ for a CSV meant for a spreadsheet.
+
+exit codes: 0 success, 2 usage or whole-input error (one line on stderr).
 """
 
 
@@ -46,11 +53,11 @@ def register(subparsers) -> None:
         description="Assign every case of a UWMGI labels CSV to one of k folds, balancing "
         "the share of images with each organ across folds.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("labels", help="labels CSV: train.csv (id,class,segmentation) or one row per image")
+    p.add_argument("labels", help="labels CSV: train.csv (id,class,segmentation) or one row per image; - for stdin")
     p.add_argument("-k", "--n-splits", type=_positive_int, default=5, help="number of folds (default 5)")
-    p.add_argument("-o", "--out", default=None, help="write one row per image with its fold to this CSV")
+    p.add_argument("-o", "--out", default=None, help="write one row per image with its fold to this CSV, or - (stdout)")
     p.add_argument("--seed", type=int, default=None, help="random seed of the shuffle (default 42)")
     p.add_argument(
         "--no-shuffle",
@@ -63,14 +70,20 @@ def register(subparsers) -> None:
         action="store_true",
         help="drop the scans with known wrong labels (rlemask.uwmgi.BAD_SCANS) first",
     )
+    p.add_argument(
+        "--escape-formulas",
+        action="store_true",
+        help="put a ' before ids starting with =, +, -, @ (for spreadsheets; Kaggle wants them verbatim)",
+    )
+    add_quiet(p, "no fold table or 'wrote' message")
     p.set_defaults(func=run)
 
 
-def _atomic_write_csv(frame, path: str) -> None:
-    from rlemask._io import atomic_open
+def _write_csv(frame, path: str) -> None:
+    from rlemask._io import open_output
 
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        frame.to_csv(fh, index=False)
+    with open_output(path, "w", encoding="utf-8", newline="") as fh:
+        frame.to_csv(fh, index=False, lineterminator="\n")
 
 
 def format_summary(summary, classes) -> str:
@@ -93,22 +106,25 @@ def format_summary(summary, classes) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Assign folds to ``args.labels``; return the exit code."""
-    if not os.path.isfile(args.labels):
-        print(f"rlemask folds: error: labels file {args.labels!r} not found", file=sys.stderr)
-        return 2
     if args.no_shuffle and args.seed is not None:
         print("rlemask folds: error: --seed has no effect with --no-shuffle; drop one of them", file=sys.stderr)
         return 2
-    if args.out is not None and not args.out.lower().endswith(".csv"):
-        print(f"rlemask folds: error: -o {args.out!r} must end in .csv", file=sys.stderr)
-        return 2
+    if args.out is not None and args.out != "-" and not args.out.lower().endswith(".csv"):
+        return usage("folds", f"-o {args.out!r} must end in .csv (or - for standard output)")
 
     import numpy as np
 
     from rlemask import uwmgi
     from rlemask.folds import assign_folds, summarize_folds
 
-    table = uwmgi.read_labels(args.labels)
+    from rlemask.errors import RlemaskError
+
+    frame = read_csv_frame(args.labels, "labels file")
+    try:
+        table = uwmgi.read_labels(frame)
+    except RlemaskError as exc:
+        name = "standard input" if args.labels == "-" else repr(args.labels)
+        raise UsageError(f"labels file {name}: {str(exc).replace('the labels table', 'the table')}") from None
     classes = list(uwmgi.CLASSES)
     if args.exclude_bad:
         key = "case" + table["case"].astype(str) + "_day" + table["day"].astype(str)
@@ -123,10 +139,15 @@ def run(args: argparse.Namespace) -> int:
         random_state=(42 if args.seed is None else args.seed) if shuffle else None,
     )
     summary = summarize_folds(out, classes=classes, group=args.group)
-    print(format_summary(summary, classes))
-    spread = float(np.mean([summary[c].std(ddof=0) for c in classes]))
-    print(f"mean std of the positive fraction across folds: {spread:.5f}")
+    info = sys.stderr if args.out == "-" else sys.stdout  # stdout carries the CSV with -o -
+    if not args.quiet:
+        print(format_summary(summary, classes), file=info)
+        spread = float(np.mean([summary[c].std(ddof=0) for c in classes]))
+        print(f"mean std of the positive fraction across folds: {spread:.5f}", file=info)
     if args.out is not None:
-        _atomic_write_csv(out, args.out)
-        print(f"wrote {len(out)} rows to {args.out}")
+        if args.escape_formulas:
+            out = out.assign(id=out["id"].map(escape_formula))
+        _write_csv(out, args.out)
+        if not args.quiet and args.out != "-":
+            print(f"wrote {len(out)} rows to {args.out}", file=sys.stderr)
     return 0

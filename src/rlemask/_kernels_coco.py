@@ -1,0 +1,434 @@
+"""numba kernels of :mod:`rlemask.coco` (dense masks <-> COCO compressed counts).
+
+COCO counts are run lengths over the pixels in column (Fortran) order, zeros
+first. A row-major (C-contiguous) mask is never transposed densely: the encoder
+reads it row by row and records the *vertical* transitions, the pixels whose
+value differs from the pixel above (row ``-1`` and row ``h`` count as zeros).
+Sorted by column, then by row, the transitions at flat Fortran positions
+``x * h + y`` are exactly the run boundaries of the column-order pixel stream
+(a transition below the last row of column ``x`` and one at the top of column
+``x + 1`` sit at the same position and cancel). This is a run-space transpose:
+its cost is one pass over the pixels plus the number of boundaries.
+
+Kernels take contiguous arrays and return arrays and error codes (the codes of
+:mod:`rlemask._kernels`); they never raise with runtime data and write an
+output mask only after every count of every item has been validated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
+from rlemask._kernels import E_BIG, E_END, E_NEG, E_ODD, E_TOKEN, E_VALUE, OK, _memset, _next_run, _words
+
+# counts that add up to fewer pixels than the size
+E_SHORT = 10
+
+# 5-bit groups of one LEB128-like value: 13 hold any int64 difference
+_GROUPS = 13
+
+
+@njit(cache=True, nogil=True)
+def _leb(out, p, x):
+    """Write one value in pycocotools' LEB128-like form at ``out[p:]``; return the new end."""
+    more = True
+    while more:
+        c = x & 0x1F
+        x >>= 5
+        if c & 0x10:
+            more = x != -1
+        else:
+            more = x != 0
+        if more:
+            c |= 0x20
+        out[p] = c + 48
+        p += 1
+    return p
+
+
+@njit(cache=True, nogil=True)
+def _grow(buf, need):
+    """``buf`` itself, or a copy twice as large (or ``need``) when it holds fewer than ``need``."""
+    if need <= buf.size:
+        return buf
+    grown = np.empty(max(need, 2 * buf.size), buf.dtype)
+    grown[: buf.size] = buf
+    return grown
+
+
+@njit(cache=True, nogil=True)
+def _emit(flips, m, n, out, p):
+    """Compress the run boundaries ``flips[:m]`` (sorted positions) of ``n`` pixels
+    as COCO counts into ``out[p:]`` (grown as needed); return (out, new end)."""
+    out = _grow(out, p + _GROUPS * (m + 2))
+    prev = np.int64(0)  # position of the previous boundary
+    c1 = np.int64(0)  # the count before the previous one
+    c2 = np.int64(0)  # the previous count
+    i = 0
+    for k in range(m + 1):
+        pos = flips[k] if k < m else n
+        cnt = pos - prev
+        prev = pos
+        p = _leb(out, p, cnt - c1 if i > 2 else cnt)
+        c1 = c2
+        c2 = cnt
+        i += 1
+    return out, p
+
+
+@njit(cache=True, nogil=True)
+def _toggles(segs, c, ncur, nprev, ev, m, y, colcount):
+    """Record the columns where row ``y`` (runs ``segs[c, :ncur]``, flat pairs
+    ``x0, x1``) differs from the row above (``segs[1 - c, :nprev]``) as events
+    ``ev[m], ev[m + 1] = (x, y)``; return the new ``m``. ``ev`` has room for
+    ``2 * width`` more values.
+
+    The run ends of both rows, merged, with coinciding ones cancelled, are
+    the ends of the intervals of columns whose value changes.
+    """
+    cur = segs[c]
+    prev = segs[1 - c]
+    i = 0
+    j = 0
+    t = 0
+    t0 = 0
+    while i < ncur or j < nprev:
+        if j >= nprev or (i < ncur and cur[i] < prev[j]):
+            b = cur[i]
+            i += 1
+        elif i >= ncur or prev[j] < cur[i]:
+            b = prev[j]
+            j += 1
+        else:  # the same boundary in both rows: no change there
+            i += 1
+            j += 1
+            continue
+        if t & 1:
+            for x in range(t0, b):
+                ev[m] = x
+                ev[m + 1] = y
+                colcount[x + 1] += 1
+                m += 2
+        else:
+            t0 = b
+        t += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def encode_rows(masks, h, w):
+    """COCO counts of each row of ``masks`` (2-D uint8, ``(N, h * w)``, every row a
+    C-ordered ``h x w`` mask); return (code, item, offset, buf, ends).
+
+    ``buf[ends[i - 1]:ends[i]]`` is the compressed counts of mask ``i``
+    (``ends[-1] == 0``). On a value other than 0/1: ``code == E_VALUE`` and
+    ``item`` / ``offset`` locate it (row-major offset in the mask).
+
+    The runs of each row are found 64 pixels at a time; the run boundaries
+    of the column-order stream come from comparing consecutive rows' runs.
+    """
+    nitem = masks.shape[0]
+    n = h * w
+    out = np.empty(64 * nitem + 64, np.uint8)
+    ends = np.zeros(nitem, np.int64)
+    ev = np.empty(8 * (h + w) + 64, np.int64)  # (column, row) of each change
+    colcount = np.zeros(w + 1, np.int64)
+    segs = np.empty((2, w + 2), np.int64)  # x0, x1 pairs of the runs of two rows
+    p = 0
+    for i in range(nitem):
+        a = masks[i]
+        wd = _words(a)
+        colcount[:] = 0
+        m = 0
+        c = 0  # segs[c] holds row y, segs[1 - c] row y - 1
+        ncur = 0
+        nprev = 0
+        y = 0
+        pos = 0
+        while True:
+            if pos < n:
+                s, e = _next_run(a, wd, pos, n)
+            else:
+                s, e = n, n
+            if s < 0:
+                return E_VALUE, i, e, out[:0], ends
+            ys = s // w if s < n else h
+            while y < ys:  # close the rows before the one this run starts in
+                if ncur or nprev:
+                    if m + 2 * w + 2 > ev.size:
+                        ev = _grow(ev, m + 2 * w + 2)
+                    m = _toggles(segs, c, ncur, nprev, ev, m, y, colcount)
+                c = 1 - c
+                nprev = ncur
+                ncur = 0
+                y += 1
+                if nprev == 0:  # rows of zeros under a row of zeros: nothing changes
+                    y = ys
+            if s >= n:
+                if nprev:  # the last row against the zeros below the mask
+                    if m + 2 * w + 2 > ev.size:
+                        ev = _grow(ev, m + 2 * w + 2)
+                    m = _toggles(segs, c, 0, nprev, ev, m, h, colcount)
+                break
+            if s == y * w and e >= (y + 2) * w:
+                # whole rows of ones: only the first can differ from the row above
+                full = (e - s) // w
+                segs[c, 0] = 0
+                segs[c, 1] = w
+                if m + 2 * w + 2 > ev.size:
+                    ev = _grow(ev, m + 2 * w + 2)
+                m = _toggles(segs, c, 2, nprev, ev, m, y, colcount)
+                c = 1 - c
+                nprev = 2
+                ncur = 0
+                y += full
+                s += full * w
+                if s >= e:
+                    pos = e
+                    continue
+            while True:  # the run, split at row ends
+                stop = min(e, (y + 1) * w)
+                segs[c, ncur] = s - y * w
+                segs[c, ncur + 1] = stop - y * w
+                ncur += 2
+                if stop >= e:
+                    break
+                if m + 2 * w + 2 > ev.size:
+                    ev = _grow(ev, m + 2 * w + 2)
+                m = _toggles(segs, c, ncur, nprev, ev, m, y, colcount)
+                c = 1 - c
+                nprev = ncur
+                ncur = 0
+                y += 1
+                s = stop
+            pos = e
+        # counting sort by column (stable: rows stay increasing within a column)
+        for x in range(w):
+            colcount[x + 1] += colcount[x]
+        flips = np.empty(m // 2, np.int64)
+        for k in range(0, m, 2):
+            x = ev[k]
+            flips[colcount[x]] = x * h + ev[k + 1]
+            colcount[x] += 1
+        # a change below column x and one atop column x + 1 coincide: drop both
+        q = 0
+        for k in range(m // 2):
+            if q > 0 and flips[q - 1] == flips[k]:
+                q -= 1
+            else:
+                flips[q] = flips[k]
+                q += 1
+        if q and flips[q - 1] == n:  # the last pixel is set: no trailing count
+            q -= 1
+        out, p = _emit(flips, q, n, out, p)
+        ends[i] = p
+    return OK, -1, 0, out[:p], ends
+
+
+@njit(cache=True, nogil=True)
+def encode_columns(masks):
+    """COCO counts of each row of ``masks`` (2-D uint8, every row a mask already
+    in column order); return (code, item, offset, buf, ends) as :func:`encode_rows`.
+
+    The offset of a bad value is the column-order offset.
+    """
+    nitem, n = masks.shape
+    out = np.empty(64 * nitem + 64, np.uint8)
+    ends = np.zeros(nitem, np.int64)
+    flips = np.empty(64, np.int64)
+    p = 0
+    for i in range(nitem):
+        a = masks[i]
+        wd = _words(a)
+        m = 0
+        pos = 0
+        while pos < n:
+            s, e = _next_run(a, wd, pos, n)
+            if s < 0:
+                return E_VALUE, i, e, out[:0], ends
+            if s >= n:
+                break
+            flips = _grow(flips, m + 2)
+            flips[m] = s
+            flips[m + 1] = e
+            m += 2
+            pos = e
+        if m and flips[m - 1] == n:
+            m -= 1
+        out, p = _emit(flips, m, n, out, p)
+        ends[i] = p
+    return OK, -1, 0, out[:p], ends
+
+
+# ----------------------------------------------------------------------------------
+# decoding
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _decompress(buf, lo, hi, counts, c0):
+    """pycocotools ``rleFrString`` of ``buf[lo:hi]`` into ``counts[c0:]``;
+    return (code, number of counts, byte offset relative to ``lo``)."""
+    m = 0
+    p = lo
+    while p < hi:
+        x = np.int64(0)
+        k = 0
+        more = True
+        while more:
+            if p >= hi:
+                return E_ODD, m, p - lo
+            c = np.int64(buf[p]) - 48
+            if c < 0 or c > 63:
+                return E_TOKEN, m, p - lo
+            if k >= 12:
+                return E_BIG, m, p - lo
+            x |= (c & 0x1F) << (5 * k)
+            more = (c & 0x20) != 0
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= np.int64(-1) << (5 * k)
+        if m > 2:
+            x += counts[c0 + m - 2]
+        counts[c0 + m] = x
+        m += 1
+    return OK, m, 0
+
+
+@njit(cache=True, nogil=True)
+def decompress(buf):
+    """All counts of one compressed string; return (code, count index, offset, counts)."""
+    counts = np.empty(max(buf.size, 1), np.int64)
+    code, m, off = _decompress(buf, 0, buf.size, counts, 0)
+    return code, m, off, counts[:m]
+
+
+@njit(cache=True, nogil=True)
+def _check_counts(counts, c0, m, n):
+    """Validate counts ``counts[c0:c0 + m]`` of ``n`` pixels; return (code, count index, total)."""
+    for k in range(m):
+        if counts[c0 + k] < 0:
+            return E_NEG, k, 0
+    total = np.int64(0)
+    for k in range(m):
+        c = counts[c0 + k]
+        if c > n - total:
+            return E_END, k, total
+        total += c
+    if total < n:
+        return E_SHORT, m, total
+    return OK, m, total
+
+
+@njit(cache=True, nogil=True)
+def _fill_counts(counts, c0, m, flat, zeroed):
+    """Write validated counts (zeros first, alternating) into the whole of ``flat``
+    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``)."""
+    pos = 0
+    for k in range(m):
+        c = counts[c0 + k]
+        if c and (k & 1 or not zeroed):
+            _memset(flat, pos, pos + c, k & 1)
+        pos += c
+
+
+@njit(cache=True, nogil=True)
+def decode_compressed(buf, offsets, n, out, zeroed):
+    """Decode the compressed counts ``buf[offsets[i]:offsets[i + 1]]`` into the
+    rows of ``out`` (2-D uint8 ``(N, n)``, column-order masks).
+
+    Returns an ``(N, 3)`` int64 array of (code, count index, offset or total)
+    per item; ``out`` is written only when every item is valid.
+    """
+    nitem = offsets.size - 1
+    status = np.zeros((nitem, 3), np.int64)
+    counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
+    cstart = np.empty(nitem, np.int64)
+    ncount = np.zeros(nitem, np.int64)
+    c0 = 0
+    bad = 0
+    for i in range(nitem):
+        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, c0)
+        if code == OK:
+            code, m2, off = _check_counts(counts, c0, m, n)
+            if code != OK:
+                m = m2
+        if code != OK:
+            status[i, 0] = code
+            status[i, 1] = m
+            status[i, 2] = off
+            bad += 1
+            continue
+        cstart[i] = c0
+        ncount[i] = m
+        c0 += m
+    if bad:
+        return status
+    for i in range(nitem):
+        _fill_counts(counts, cstart[i], ncount[i], out[i], zeroed)
+    return status
+
+
+@njit(cache=True, nogil=True)
+def decode_one(buf, flat, zeroed):
+    """Decode one compressed counts string into the whole of ``flat``; return
+    (code, count index, offset or total) as :func:`decode_compressed`."""
+    n = flat.size
+    counts = np.empty(max(buf.size, 1), np.int64)
+    code, m, off = _decompress(buf, 0, buf.size, counts, 0)
+    if code != OK:
+        return code, m, off
+    code, m2, total = _check_counts(counts, 0, m, n)
+    if code != OK:
+        return code, m2, total
+    _fill_counts(counts, 0, m, flat, zeroed)
+    return OK, m, 0
+
+
+@njit(cache=True, nogil=True)
+def decode_counts(counts, offsets, n, out, zeroed):
+    """:func:`decode_compressed` for uncompressed counts (``counts`` int64, one
+    concatenated array, item ``i`` at ``counts[offsets[i]:offsets[i + 1]]``)."""
+    nitem = offsets.size - 1
+    status = np.zeros((nitem, 3), np.int64)
+    bad = 0
+    for i in range(nitem):
+        code, m, total = _check_counts(counts, offsets[i], offsets[i + 1] - offsets[i], n)
+        if code != OK:
+            status[i, 0] = code
+            status[i, 1] = m
+            status[i, 2] = total
+            bad += 1
+    if bad:
+        return status
+    for i in range(nitem):
+        _fill_counts(counts, offsets[i], offsets[i + 1] - offsets[i], out[i], zeroed)
+    return status
+
+
+@njit(cache=True, nogil=True)
+def areas_compressed(buf, offsets, n):
+    """Foreground area of each compressed counts item; (status, areas) as :func:`decode_compressed`."""
+    nitem = offsets.size - 1
+    status = np.zeros((nitem, 3), np.int64)
+    areas = np.zeros(nitem, np.int64)
+    counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
+    for i in range(nitem):
+        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, 0)
+        if code == OK:
+            code, m2, off = _check_counts(counts, 0, m, n)
+            if code != OK:
+                m = m2
+        if code != OK:
+            status[i, 0] = code
+            status[i, 1] = m
+            status[i, 2] = off
+            continue
+        total = 0
+        for k in range(1, m, 2):
+            total += counts[k]
+        areas[i] = total
+    return status, areas

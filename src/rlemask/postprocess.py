@@ -1,0 +1,236 @@
+"""Post-processing of binary masks before a submission: small components, holes, resizing.
+
+Every function takes one 2-D mask ``(height, width)`` or a batch
+``(n, height, width)`` of 0/1 values (bool, integers or floats, any memory
+layout) and returns a new uint8 array of the same shape (``resize``: of the
+new shape); the input is never modified.
+
+Connectivity: ``8`` (default for objects, as OpenCV's ``connectedComponents``)
+joins pixels that share an edge or a corner, ``4`` only those that share an
+edge (``scipy.ndimage.label``'s default). Holes are components of zeros that
+do not touch the border; :func:`fill_holes` uses 4-connected holes by default,
+the dual of 8-connected objects and what ``scipy.ndimage.binary_fill_holes``
+fills.
+
+>>> import numpy as np
+>>> m = np.array([[1, 1, 0, 0, 1],
+...               [1, 1, 0, 0, 0],
+...               [0, 0, 0, 1, 0]], np.uint8)
+>>> remove_small(m, 2)
+array([[1, 1, 0, 0, 0],
+       [1, 1, 0, 0, 0],
+       [0, 0, 0, 0, 0]], dtype=uint8)
+>>> resize(m, (6, 10)).shape
+(6, 10)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from rlemask import _convert as _cv
+from rlemask import _kernels_postprocess as _kp
+from rlemask.errors import InvalidMaskError, RlemaskError
+from rlemask.rle import _as_mask01, _check_shape, _is_int
+
+__all__ = ["remove_small", "largest_component", "fill_holes", "resize"]
+
+
+def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
+    """A C-contiguous uint8 ``(n, h, w)`` stack of checked 0/1 values, and whether the input was 2-D."""
+    a = _cv.as_array(mask)
+    if a.ndim not in (2, 3):
+        raise InvalidMaskError(
+            f"mask has shape={a.shape} ({a.ndim}-D); expected a 2-D mask (height, width) "
+            "or a 3-D stack (n, height, width)"
+        )
+    single = a.ndim == 2
+    a = _as_mask01(a, a.ndim)
+    if a.dtype == np.uint8 and a.size and int(a.max()) > 1:
+        where = np.argwhere(a > 1)[0]
+        raise InvalidMaskError(
+            f"mask[{', '.join(str(int(i)) for i in where)}] = {int(a[tuple(where)])}; expected only 0 and 1"
+        )
+    a = np.ascontiguousarray(a)
+    return (a[None] if single else a), single
+
+
+def _connectivity(connectivity: object) -> bool:
+    if connectivity == 8 and _is_int(connectivity):
+        return True
+    if connectivity == 4 and _is_int(connectivity):
+        return False
+    raise RlemaskError(f"connectivity={connectivity!r}; expected 4 (edges) or 8 (edges and corners)")
+
+
+def _apply(mask: ArrayLike, op: int, size: int, conn8: bool) -> NDArray[np.uint8]:
+    a, single = _masks(mask)
+    n, h, w = a.shape
+    out = np.empty_like(a)
+    if a.size:
+        _kp.apply(a.reshape(n, h * w), h, w, op, size, conn8, out.reshape(n, h * w))
+    return out[0] if single else out
+
+
+def remove_small(mask: ArrayLike, min_size: int, *, connectivity: int = 8) -> NDArray[np.uint8]:
+    """Clear the connected components of ones with fewer than ``min_size`` pixels.
+
+    Parameters
+    ----------
+    mask : array_like
+        ``(height, width)`` or ``(n, height, width)`` 0/1 values.
+    min_size : int
+        Components of at least this many pixels are kept.
+    connectivity : {8, 4}, keyword-only
+        Pixels joined through corners too (8, default) or through edges only (4).
+
+    Returns
+    -------
+    ndarray of uint8, the shape of ``mask``
+
+    Raises
+    ------
+    InvalidMaskError
+        ``mask`` is not 2-D or 3-D or holds a value other than 0 and 1.
+    RlemaskError
+        ``min_size`` is not a non-negative int, ``connectivity`` not 4 or 8.
+
+    Examples
+    --------
+    >>> remove_small([[1, 0, 0], [0, 1, 1]], 3)
+    array([[1, 0, 0],
+           [0, 1, 1]], dtype=uint8)
+    >>> remove_small([[1, 0, 0], [0, 1, 1]], 3, connectivity=4)
+    array([[0, 0, 0],
+           [0, 0, 0]], dtype=uint8)
+    """
+    if not _is_int(min_size) or min_size < 0:
+        raise RlemaskError(f"min_size={min_size!r}; expected a non-negative int (pixels)")
+    return _apply(mask, _kp.OP_REMOVE_SMALL, int(min_size), _connectivity(connectivity))
+
+
+def largest_component(mask: ArrayLike, *, connectivity: int = 8) -> NDArray[np.uint8]:
+    """Keep only the largest connected component of ones (of each mask of a batch).
+
+    Among components of equal size the one whose first pixel comes first in
+    row-major order is kept. An empty mask stays empty.
+
+    Parameters
+    ----------
+    mask : array_like
+        ``(height, width)`` or ``(n, height, width)`` 0/1 values.
+    connectivity : {8, 4}, keyword-only
+        Pixels joined through corners too (8, default) or through edges only (4).
+
+    Returns
+    -------
+    ndarray of uint8, the shape of ``mask``
+
+    Raises
+    ------
+    InvalidMaskError, RlemaskError
+        As :func:`remove_small`.
+
+    Examples
+    --------
+    >>> largest_component([[1, 0, 1], [0, 0, 1]])
+    array([[0, 0, 1],
+           [0, 0, 1]], dtype=uint8)
+    """
+    return _apply(mask, _kp.OP_LARGEST, 0, _connectivity(connectivity))
+
+
+def fill_holes(mask: ArrayLike, *, connectivity: int = 4, max_size: int | None = None) -> NDArray[np.uint8]:
+    """Set the holes: components of zeros that touch no border of the mask.
+
+    Parameters
+    ----------
+    mask : array_like
+        ``(height, width)`` or ``(n, height, width)`` 0/1 values.
+    connectivity : {4, 8}, keyword-only
+        Connectivity of the *holes*: 4 (default, equal to
+        ``scipy.ndimage.binary_fill_holes``) or 8.
+    max_size : int, keyword-only
+        Fill only holes of at most this many pixels (default: every hole).
+
+    Returns
+    -------
+    ndarray of uint8, the shape of ``mask``
+
+    Raises
+    ------
+    InvalidMaskError, RlemaskError
+        As :func:`remove_small`; ``max_size`` not a non-negative int.
+
+    Examples
+    --------
+    >>> fill_holes([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
+    array([[1, 1, 1],
+           [1, 1, 1],
+           [1, 1, 1]], dtype=uint8)
+    """
+    if max_size is not None and (not _is_int(max_size) or max_size < 0):
+        raise RlemaskError(f"max_size={max_size!r}; expected None (any size) or a non-negative int (pixels)")
+    size = -1 if max_size is None else int(max_size)
+    return _apply(mask, _kp.OP_FILL_HOLES, size, _connectivity(connectivity))
+
+
+def _nearest(src: int, dst: int) -> np.ndarray:
+    """Source index of every destination index, as OpenCV's ``INTER_NEAREST`` computes it:
+    ``min(floor(i * (1 / (dst / src))), src - 1)`` in double precision."""
+    inv = 1.0 / (dst / src)
+    idx = np.floor(np.arange(dst, dtype=np.float64) * inv).astype(np.intp)
+    np.minimum(idx, src - 1, out=idx)
+    return idx
+
+
+def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
+    """Nearest-neighbour resize to ``shape = (height, width)``, pixel for pixel equal to
+    ``cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)``.
+
+    OpenCV's ``INTER_NEAREST`` takes source pixel ``floor(i * src / dst)``
+    (the top-left-aligned grid); Pillow's ``NEAREST`` and OpenCV's
+    ``INTER_NEAREST_EXACT`` sample pixel centres and differ from it on many
+    sizes. Use this one to undo a ``cv2.resize(..., INTER_NEAREST)`` made
+    before the model, e.g. predictions made at model size back to the
+    original UWMGI 266x266 / 310x360 / 276x276 / 234x234.
+
+    Parameters
+    ----------
+    mask : array_like
+        ``(height, width)`` or ``(n, height, width)`` 0/1 values.
+    shape : (int, int)
+        New ``(height, width)``, both at least 1.
+
+    Returns
+    -------
+    ndarray of uint8, ``shape`` or ``(n, *shape)``
+
+    Raises
+    ------
+    InvalidMaskError
+        As :func:`remove_small`, or an empty input mask.
+    InvalidRleError
+        ``shape`` is not two non-negative ints.
+    RlemaskError
+        ``shape`` has a zero side.
+
+    Examples
+    --------
+    >>> resize([[1, 0], [0, 1]], (4, 3))
+    array([[1, 1, 0],
+           [1, 1, 0],
+           [0, 0, 1],
+           [0, 0, 1]], dtype=uint8)
+    """
+    dh, dw = _check_shape(shape)
+    if dh == 0 or dw == 0:
+        raise RlemaskError(f"shape={shape!r} has a zero side; expected (height, width) of at least 1 pixel")
+    a, single = _masks(mask)
+    n, h, w = a.shape
+    if h == 0 or w == 0:
+        raise InvalidMaskError(f"mask has shape {a.shape[1:]}, no pixels to resize from; expected height, width >= 1")
+    rows = a[:, _nearest(h, dh)]
+    out = np.take(rows, _nearest(w, dw), axis=2)
+    return out[0] if single else out

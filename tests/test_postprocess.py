@@ -1,0 +1,113 @@
+"""Tests of rlemask.postprocess against scipy.ndimage and OpenCV."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.reference import postprocess_reference
+
+from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
+from rlemask.postprocess import fill_holes, largest_component, remove_small, resize
+
+pytest.importorskip("scipy.ndimage", reason="scipy is in the 'test' extra")
+CONN = st.sampled_from([4, 8])
+
+
+@st.composite
+def masks(draw, max_side=14, batch=False):
+    h = draw(st.integers(0 if not batch else 1, max_side))
+    w = draw(st.integers(0 if not batch else 1, max_side))
+    n = draw(st.integers(0, 3)) if batch else None
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = (h, w) if n is None else (n, h, w)
+    m = (rng.random(shape) < draw(st.sampled_from([0.1, 0.4, 0.6, 0.9]))).astype(np.uint8)
+    return draw(st.sampled_from([m, m.astype(bool), np.asfortranarray(m), m.astype(np.float32)]))
+
+
+@given(m=masks(), conn=CONN, size=st.integers(0, 8))
+def test_remove_small_equals_scipy_label(m, conn, size):
+    out = remove_small(m, size, connectivity=conn)
+    assert out.dtype == np.uint8 and out.shape == m.shape
+    np.testing.assert_array_equal(out, postprocess_reference(m, "remove_small", conn, size))
+
+
+@given(m=masks(), conn=CONN)
+def test_largest_component_equals_scipy_label(m, conn):
+    np.testing.assert_array_equal(largest_component(m, connectivity=conn), postprocess_reference(m, "largest", conn))
+
+
+@given(m=masks(), conn=CONN, size=st.sampled_from([None, 0, 1, 3, 10]))
+def test_fill_holes_equals_scipy(m, conn, size):
+    expected = postprocess_reference(m, "fill_holes", conn, size) if m.size else np.asarray(m, np.uint8)
+    np.testing.assert_array_equal(fill_holes(m, connectivity=conn, max_size=size), expected)
+
+
+@given(m=masks(batch=True), conn=CONN)
+def test_batches_equal_one_call_per_mask(m, conn):
+    for fn in (lambda x: remove_small(x, 3, connectivity=conn), lambda x: largest_component(x, connectivity=conn),
+               lambda x: fill_holes(x, connectivity=conn), lambda x: resize(x, (5, 7))):
+        out = fn(m)
+        assert out.shape[0] == m.shape[0]
+        for i in range(m.shape[0]):
+            np.testing.assert_array_equal(out[i], fn(m[i]))
+
+
+@given(
+    h=st.integers(1, 40), w=st.integers(1, 40), dh=st.integers(1, 70), dw=st.integers(1, 70),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_resize_equals_opencv_inter_nearest(h, w, dh, dw, seed):
+    cv2 = pytest.importorskip("cv2")
+    m = (np.random.default_rng(seed).random((h, w)) < 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(resize(m, (dh, dw)), cv2.resize(m, (dw, dh), interpolation=cv2.INTER_NEAREST))
+
+
+@pytest.mark.parametrize(("src", "dst"), [((266, 266), (384, 384)), ((384, 384), (266, 266)), ((310, 360), (320, 384)),
+                                          ((320, 384), (310, 360)), ((276, 276), (224, 224)), ((234, 234), (512, 512))])
+def test_resize_equals_opencv_on_uwmgi_sizes(src, dst):
+    cv2 = pytest.importorskip("cv2")
+    m = (np.random.default_rng(0).random(src) < 0.5).astype(np.uint8)
+    there = cv2.resize(m, dst[::-1], interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(resize(m, dst), there)
+    np.testing.assert_array_equal(resize(there, src), cv2.resize(there, src[::-1], interpolation=cv2.INTER_NEAREST))
+
+
+def test_resize_is_not_pillow_nearest():
+    """The documented difference: Pillow samples pixel centres."""
+    pil = pytest.importorskip("PIL.Image")
+    m = np.arange(5, dtype=np.uint8)[None] % 2
+    ours = resize(m, (1, 2)).ravel().tolist()  # columns 0 and 2
+    pillow = (np.asarray(pil.fromarray(m * 255).resize((2, 1), pil.NEAREST)) // 255).ravel().tolist()  # centres: 1, 3
+    assert ours == [0, 0] and pillow == [1, 1]
+
+
+def test_input_is_never_modified():
+    m = np.array([[1, 0, 0], [0, 0, 1], [1, 1, 1]], np.uint8)
+    before = m.copy()
+    remove_small(m, 10)
+    fill_holes(m)
+    largest_component(m)
+    np.testing.assert_array_equal(m, before)
+
+
+def test_bad_input_raises_with_what_is_expected():
+    with pytest.raises(InvalidMaskError, match=r"mask\[0, 1\] = 2; expected only 0 and 1"):
+        remove_small(np.array([[0, 2]], np.uint8), 1)
+    with pytest.raises(InvalidMaskError, match=r"mask\[0, 1\] = .*0\.5.*; expected only 0 and 1"):
+        fill_holes(np.array([[0, 0.5]]))
+    with pytest.raises(InvalidMaskError, match=r"mask has shape=\(4,\) \(1-D\); expected a 2-D mask"):
+        largest_component(np.zeros(4))
+    with pytest.raises(RlemaskError, match=r"connectivity=6; expected 4 \(edges\) or 8"):
+        remove_small(np.zeros((2, 2)), 1, connectivity=6)
+    with pytest.raises(RlemaskError, match=r"min_size=-1; expected a non-negative int"):
+        remove_small(np.zeros((2, 2)), -1)
+    with pytest.raises(RlemaskError, match=r"max_size=1.5; expected None"):
+        fill_holes(np.zeros((2, 2)), max_size=1.5)
+    with pytest.raises(RlemaskError, match=r"shape=\(0, 3\) has a zero side"):
+        resize(np.zeros((2, 2)), (0, 3))
+    with pytest.raises(InvalidRleError, match=r"shape=\(2,\) is not a shape"):
+        resize(np.zeros((2, 2)), (2,))
+    with pytest.raises(InvalidMaskError, match=r"no pixels to resize from"):
+        resize(np.zeros((0, 2)), (2, 2))
