@@ -99,14 +99,29 @@ EXCLUDE = {
 TESTS: dict[str, list[str]] = {
     "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_rle.py",
                  "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
-    "_kernels_metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py", "src/rlemask/metrics.py"],
+    "_kernels_coco": ["tests/test_regressions_coco.py", "tests/test_coco.py", "tests/test_overlap.py",
+                      "src/rlemask/coco.py", "src/rlemask/overlap.py"],
+    "_kernels_metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py", "src/rlemask/metrics/_pixel.py",
+                         "src/rlemask/metrics/_distance.py", "src/rlemask/metrics/_competition.py"],
+    "_kernels_overlap": ["tests/test_overlap.py", "tests/test_metrics.py", "src/rlemask/overlap.py"],
+    "_kernels_postprocess": ["tests/test_postprocess.py", "src/rlemask/postprocess.py"],
+    "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
+    "_convert": ["tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
+                 "tests/test_rle.py", "tests/test_metrics.py"],
     "rle": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_coco.py"],
     "coco": ["tests/test_regressions_coco.py", "tests/test_coco.py"],
+    "dialects": ["tests/test_dialects.py", "tests/test_rle.py"],
+    "overlap": ["tests/test_overlap.py", "tests/test_metrics.py"],
+    "postprocess": ["tests/test_postprocess.py"],
     "metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py"],
     "folds": ["tests/test_regressions_folds.py", "tests/test_folds.py"],
-    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_cli_codec.py"],
+    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_cli_codec.py", "tests/test_cli_fuzz.py",
+                       "tests/test_cli_unix.py"],
     "masks": ["tests/test_masks.py"],
 }
+# the metrics package: every part runs the metrics tests
+for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_runs"):
+    TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
 CORE_TESTS = [
     "tests/test_rle.py",
     "tests/test_coco.py",
@@ -507,7 +522,7 @@ def _jitted(text: str) -> bool:
 
 
 def _importers(module: str, sources: dict[str, str]) -> set[str]:
-    """Kernel modules whose compiled code may inline ``module`` (transitively), itself included."""
+    """``module`` and the kernel modules whose compiled code may inline it or its constants (transitively)."""
     out = {module}
     changed = True
     while changed:
@@ -939,7 +954,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"baseline {n}: {dt:.1f} s  ({' '.join(plan.tests[n])})", file=sys.stderr)
             plan.baseline[n] = done_args[key]
         module_time = {n: 0.0 for n in modules}
-        drops = {n: (_importers(n, sources) if _jitted(sources[n]) else set()) for n in modules}
+        # numba freezes globals (error codes in _codes.py...) into the cached code of its importers too
+        drops = {n: _importers(n, sources) for n in modules}
         runners: queue.Queue | None = None
         if not args.no_fork:
             runners = queue.Queue()
