@@ -21,11 +21,16 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[models,test,bench]'
-	$(PY) benchmarks/rle.py
-	$(PY) benchmarks/metrics.py
-	$(PY) benchmarks/folds.py
-	$(PY) benchmarks/train.py
+	$(PY) -m pip install --quiet -e '.[models,test,dask,bench]'
+	OMP_WAIT_POLICY=passive $(PY) benchmarks/startup.py
+	OMP_WAIT_POLICY=passive $(PY) benchmarks/rle.py
+	OMP_WAIT_POLICY=passive $(PY) benchmarks/coco.py
+	OMP_WAIT_POLICY=passive $(PY) benchmarks/metrics.py
+	OMP_WAIT_POLICY=passive $(PY) benchmarks/folds.py
+	OMP_WAIT_POLICY=passive $(PY) benchmarks/dask_recipe.py
+	OMP_WAIT_POLICY=passive HF_HUB_OFFLINE=1 $(PY) benchmarks/train.py
+	OMP_WAIT_POLICY=passive HF_HUB_OFFLINE=1 $(PY) benchmarks/baselines.py --model
+	OMP_WAIT_POLICY=passive HF_HUB_OFFLINE=1 $(PY) benchmarks/empty_slices.py
 
 # Mutation testing of the core (slow, not part of `test`); e.g. MUTATION_ARGS="--module rle --per-module 40"
 MUTATION_ARGS ?= --jobs 2

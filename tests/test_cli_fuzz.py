@@ -24,8 +24,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-from reference import RleReferenceError, rle_reference_decode, rle_reference_encode
-from strategies import rle_strings
+from tests.reference import RleReferenceError, rle_reference_decode, rle_reference_encode
+from tests.strategies import rle_strings
 
 from rlemask.cli import main
 

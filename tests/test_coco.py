@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from reference import rle_reference_coco_counts, rle_reference_coco_string, rle_reference_encode
-from strategies import rle_masks
+from tests.reference import rle_reference_coco_counts, rle_reference_coco_string, rle_reference_encode
+from tests.strategies import rle_masks
 
 from rlemask import coco
 from rlemask.coco import from_coco, to_coco

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from reference import overlap_reference_matrix, rle_reference_coco_counts, rle_reference_encode
+from tests.reference import overlap_reference_matrix, rle_reference_coco_counts, rle_reference_encode
 
 from rlemask import coco
 from rlemask.errors import InvalidRleError, RlemaskError

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from reference import postprocess_reference
+from tests.reference import postprocess_reference
 
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 from rlemask.postprocess import fill_holes, largest_component, remove_small, resize

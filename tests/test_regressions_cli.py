@@ -29,7 +29,8 @@ def _files(folder: Path) -> list[str]:
                                                 ("3 1 1 1", "starts before run 0")])
 def test_an_image_with_one_good_and_one_bad_row_is_not_written(tmp_path, capsys, fmt, bad_text, fragment):
     """Kills ``_decode_csv``: ``ok = False`` dropped / ``if not ok: continue`` inverted,
-    and ``if image_id in bad_images`` flipped (the good rows of a bad image written)."""
+    and ``if image_id in bad_images: continue`` flipped or dropped (the good rows of an
+    image with a row rejected while reading the CSV written)."""
     csv = _write_csv(
         tmp_path / "t.csv",
         [
@@ -39,6 +40,10 @@ def test_an_image_with_one_good_and_one_bad_row_is_not_written(tmp_path, capsys,
             ("c_good", "stomach", "4 1"),
             ("d_mixed", "small_bowel", bad_text),  # a bad row first
             ("d_mixed", "stomach", "1 1"),
+            ("e_mixed", "stomach", "1 1"),
+            ("e_mixed", "liver", "1 1"),  # rejected while reading (unknown class), not while decoding
+            ("f_mixed", "stomach", "2 1"),
+            ("f_mixed", "stomach", "2 1"),  # a second row for a class
         ],
     )
     out = tmp_path / "out"
@@ -49,6 +54,7 @@ def test_an_image_with_one_good_and_one_bad_row_is_not_written(tmp_path, capsys,
     assert fragment in err
     assert "b_mixed" in err and "d_mixed" in err
     assert "t.csv:4" in err and "t.csv:6" in err  # the bad rows' line numbers
+    assert "t.csv:9" in err and "t.csv:11" in err and "unknown class 'liver'" in err
     if fmt == "npz":
         with np.load(out / "c_good.npz") as z:
             assert z["mask"][:, :, 2].sum() == 1

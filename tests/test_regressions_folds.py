@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from reference import folds_cost_plain
+from tests.reference import folds_cost_plain
 
 from rlemask import MultilabelStratifiedGroupKFold
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from reference import metric_uwmgi_score
+from tests.reference import metric_uwmgi_score
 
 from rlemask import InvalidMaskError, dice, encode, iou, uwmgi_score
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from reference import (
+from tests.reference import (
     RleReferenceError,
     rle_reference_decode,
     rle_reference_encode,
     rle_reference_parse,
     rle_reference_runs,
 )
-from strategies import rle_mask_batches, rle_masks, rle_sorted_runs, rle_strings
+from tests.strategies import rle_mask_batches, rle_masks, rle_sorted_runs, rle_strings
 
 from rlemask import _kernels
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
@@ -146,7 +146,7 @@ def test_runs_and_from_runs_equal_reference(mask, order):
 def test_area_equals_reference(text):
     try:
         values = rle_reference_parse(text)
-        from reference import rle_reference_check
+        from tests.reference import rle_reference_check
 
         rle_reference_check(values, 10**18, strict=True)
     except RleReferenceError:

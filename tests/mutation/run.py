@@ -92,19 +92,36 @@ EXCLUDE = {
     "commands/describe",
 }
 
-# module (path under src/rlemask, no .py) -> test files (run in this order,
-# after the regression files and the module's own doctests). A module missing
-# here gets the test files whose text names it, else CORE_TESTS.
+# module (path under src/rlemask, no .py) -> test files. They run regression
+# files first, then the module's own doctests, then the rest in this order. A
+# module missing here gets every regression file and the test files whose text
+# names it (else CORE_TESTS).
 TESTS: dict[str, list[str]] = {
-    "_kernels": ["tests/test_rle.py", "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
-    "_kernels_metrics": ["tests/test_metrics.py", "src/rlemask/metrics.py"],
-    "rle": ["tests/test_rle.py"],
-    "coco": ["tests/test_coco.py"],
-    "metrics": ["tests/test_metrics.py"],
-    "folds": ["tests/test_folds.py"],
-    "commands/codec": ["tests/test_cli_codec.py"],
+    "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_rle.py",
+                 "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
+    "_kernels_coco": ["tests/test_regressions_coco.py", "tests/test_coco.py", "tests/test_overlap.py",
+                      "src/rlemask/coco.py", "src/rlemask/overlap.py"],
+    "_kernels_metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py", "src/rlemask/metrics/_pixel.py",
+                         "src/rlemask/metrics/_distance.py", "src/rlemask/metrics/_competition.py"],
+    "_kernels_overlap": ["tests/test_overlap.py", "tests/test_metrics.py", "src/rlemask/overlap.py"],
+    "_kernels_postprocess": ["tests/test_postprocess.py", "src/rlemask/postprocess.py"],
+    "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
+    "_convert": ["tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
+                 "tests/test_rle.py", "tests/test_metrics.py"],
+    "rle": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_coco.py"],
+    "coco": ["tests/test_regressions_coco.py", "tests/test_coco.py"],
+    "dialects": ["tests/test_dialects.py", "tests/test_rle.py"],
+    "overlap": ["tests/test_overlap.py", "tests/test_metrics.py"],
+    "postprocess": ["tests/test_postprocess.py"],
+    "metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py"],
+    "folds": ["tests/test_regressions_folds.py", "tests/test_folds.py"],
+    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_cli_codec.py", "tests/test_cli_fuzz.py",
+                       "tests/test_cli_unix.py"],
     "masks": ["tests/test_masks.py"],
 }
+# the metrics package: every part runs the metrics tests
+for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_runs"):
+    TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
 CORE_TESTS = [
     "tests/test_rle.py",
     "tests/test_coco.py",
@@ -505,7 +522,7 @@ def _jitted(text: str) -> bool:
 
 
 def _importers(module: str, sources: dict[str, str]) -> set[str]:
-    """Kernel modules whose compiled code may inline ``module`` (transitively), itself included."""
+    """``module`` and the kernel modules whose compiled code may inline it or its constants (transitively)."""
     out = {module}
     changed = True
     while changed:
@@ -526,20 +543,21 @@ def _importers(module: str, sources: dict[str, str]) -> set[str]:
     return out
 
 
-def tests_for(module: str, repo: Path, regressions: bool = True) -> list[str]:
+def tests_for(module: str, repo: Path, regressions: bool = True, doctests: bool = True) -> list[str]:
     """pytest arguments (relative to the repo root) for one module, fastest first."""
-    args = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS)) if regressions else []
-    args.append(f"src/{PACKAGE}/{module}.py")  # its doctests
     mapped = TESTS.get(module)
     if mapped is None:
         stem = module.split("/")[-1].lstrip("_")
         mapped = [p.relative_to(repo).as_posix() for p in sorted((repo / "tests").glob("test_*.py"))
                   if not p.name.startswith("test_regressions_") and re.search(rf"\b{re.escape(stem)}\b", p.read_text())]
-        mapped = mapped or CORE_TESTS
-    for t in mapped:
-        if t not in args and (repo / t).exists():
+        mapped = sorted(p.relative_to(repo).as_posix() for p in repo.glob(REGRESSIONS)) + (mapped or CORE_TESTS)
+    regs = [t for t in mapped if Path(t).name.startswith("test_regressions_")]
+    rest = [t for t in mapped if t not in regs]
+    args = (regs if regressions else []) + ([f"src/{PACKAGE}/{module}.py"] if doctests else [])
+    for t in rest:
+        if t not in args and (doctests or not t.startswith("src/")):
             args.append(t)
-    return args
+    return [t for t in args if (repo / t).exists()]
 
 
 def _env(root: Path, profile: str) -> dict[str, str]:
@@ -837,10 +855,10 @@ def main(argv: list[str] | None = None) -> int:
                    "comma-separated; default: every core module")
     p.add_argument("--id", action="append", default=[], help="only mutants whose id contains this text; repeatable")
     p.add_argument("--ids-from", type=Path, default=None, metavar="FILE",
-                   help="only the mutants whose exact ids are listed in FILE, one a line ('#' comments)")
+                   help="only the mutants whose exact ids are listed in FILE, one a line (lines starting with '#' are comments)")
     p.add_argument("--op", action="append", default=[],
-                   help="only these operators (compare, number, bool, binop, augassign, boolop, not, minmax, loop, "
-                   "raise, return)")
+                   help="only these operators (compare, bound, number, bool, binop, augassign, boolop, not, minmax, "
+                   "loop, raise, return); repeatable")
     p.add_argument("--custom", action="append", default=[], metavar="MODULE[:LINE]:OLD=>NEW",
                    help="a hand-written mutant (replaces the generated ones); repeatable")
     p.add_argument("--max", type=int, default=None, help="run a random sample of at most N mutants")
@@ -857,6 +875,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="pytest arguments to run instead of the mapped test files (relative to the repo root)")
     p.add_argument("--no-regressions", action="store_true",
                    help="leave out tests/test_regressions_*.py (to see what they add)")
+    p.add_argument("--no-doctests", action="store_true",
+                   help="leave out the doctests (to see which mutants only a doctest catches)")
     p.add_argument("--list", action="store_true", help="list the selected mutants and exit")
     p.add_argument("--show", action="store_true", help="print the diff line of each selected mutant and exit")
     p.add_argument("--out", type=Path, default=REPO / "build" / "mutation", help="report folder (default build/mutation)")
@@ -884,8 +904,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.id:
         mutants = [m for m in mutants if any(s in m.id for s in args.id)]
     if args.ids_from is not None:
-        wanted = {ln.split("#  ")[0].strip() for ln in args.ids_from.read_text().splitlines()}
-        wanted = {w for w in wanted if w and not w.startswith("#")}
+        wanted = {ln.strip() for ln in args.ids_from.read_text().splitlines()}
+        wanted = {w for w in wanted if w and not w.startswith("#")}  # ids hold '#k': whole-line comments only
         unknown = wanted - {m.id for m in mutants}
         if unknown:
             raise SystemExit(f"--ids-from {args.ids_from}: no such mutant(s): {sorted(unknown)}")
@@ -915,11 +935,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     results: list[Result] = []
     runners = None
+    plan = Plan()
     try:
         tpl = make_template(REPO, work)
-        plan = Plan()
         for n in modules:
-            plan.tests[n] = list(args.tests) or tests_for(n, REPO, not args.no_regressions)
+            plan.tests[n] = list(args.tests) or tests_for(n, REPO, not args.no_regressions, not args.no_doctests)
         # baseline: the unmutated tree passes, and every kernel is compiled into the template's cache
         print(f"{len(mutants)} mutants of {total} in {modules}; baseline runs in {work}", file=sys.stderr)
         done_args: dict[tuple[str, ...], float] = {}
@@ -934,7 +954,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"baseline {n}: {dt:.1f} s  ({' '.join(plan.tests[n])})", file=sys.stderr)
             plan.baseline[n] = done_args[key]
         module_time = {n: 0.0 for n in modules}
-        drops = {n: (_importers(n, sources) if _jitted(sources[n]) else set()) for n in modules}
+        # numba freezes globals (error codes in _codes.py...) into the cached code of its importers too
+        drops = {n: _importers(n, sources) for n in modules}
         runners: queue.Queue | None = None
         if not args.no_fork:
             runners = queue.Queue()
@@ -961,7 +982,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(results, module_time)
     meta = {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
-            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results)}
+            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
+            "tests": plan.tests if mutants else {}}
     write_reports(args.out, results, rows, meta)
     for r in rows:
         print(f"{r['module']:24s} {r['mutants']:4d} mutants  killed {r['killed']:4d}  timeout {r['timeout']:3d}  "

@@ -137,6 +137,11 @@ def test_kernel_caches_dropped_for_a_mutant_follow_imports():
     }
     assert run._importers("_kernels", sources) == {"_kernels", "_kernels_x", "_kernels_z"}
     assert run._importers("_kernels_y", sources) == {"_kernels_y"}
+    # constants of a plain module are frozen into the kernels that import them
+    sources["_codes"] = "OK = 0\n"
+    sources["_kernels_y"] = "from numba import njit\nfrom rlemask._codes import OK as _OK\n@njit\ndef c():\n    return _OK\n"
+    assert run._importers("_codes", sources) == {"_codes", "_kernels_y"}
+    assert run._importers("rle", sources) == {"rle"}
 
 
 def test_default_modules_and_test_mapping():
