@@ -132,7 +132,7 @@ CORE_TESTS = [
 ]
 REGRESSIONS = "tests/test_regressions_*.py"
 
-COPIED = ("src", "tests", "conftest.py", "pyproject.toml")
+COPIED = ("src", "tests", "docs", "README.md", "conftest.py", "pyproject.toml")  # docs: doc-example tests
 IGNORED = shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc", "*.pyc", ".hypothesis", ".pytest_cache")
 
 
