@@ -108,14 +108,15 @@ TESTS: dict[str, list[str]] = {
     "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
     "_convert": ["tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
                  "tests/test_rle.py", "tests/test_metrics.py"],
-    "rle": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_coco.py"],
-    "coco": ["tests/test_regressions_coco.py", "tests/test_coco.py"],
-    "dialects": ["tests/test_dialects.py", "tests/test_rle.py"],
+    "rle": ["tests/test_regressions_rle.py", "tests/test_regressions_dialects.py", "tests/test_rle.py", "tests/test_coco.py",
+            "tests/test_dialects.py"],
+    "coco": ["tests/test_regressions_coco.py", "tests/test_regressions_coco_batch.py", "tests/test_coco.py"],
+    "dialects": ["tests/test_regressions_dialects.py", "tests/test_dialects.py", "tests/test_rle.py"],
     "overlap": ["tests/test_overlap.py", "tests/test_metrics.py"],
-    "postprocess": ["tests/test_postprocess.py"],
+    "postprocess": ["tests/test_regressions_postprocess.py", "tests/test_postprocess.py"],
     "metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py"],
     "folds": ["tests/test_regressions_folds.py", "tests/test_folds.py"],
-    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_cli_codec.py", "tests/test_cli_fuzz.py",
+    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_regressions_cli_order.py", "tests/test_cli_codec.py", "tests/test_cli_fuzz.py",
                        "tests/test_cli_unix.py"],
     "masks": ["tests/test_masks.py"],
 }
@@ -132,7 +133,7 @@ CORE_TESTS = [
 ]
 REGRESSIONS = "tests/test_regressions_*.py"
 
-COPIED = ("src", "tests", "conftest.py", "pyproject.toml")
+COPIED = ("src", "tests", "docs", "README.md", "conftest.py", "pyproject.toml")  # docs: doc-example tests
 IGNORED = shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc", "*.pyc", ".hypothesis", ".pytest_cache")
 
 
