@@ -1,4 +1,4 @@
-"""Dice straight from run-length strings: a merge walk over the runs, no masks built."""
+"""Dice straight from run-length strings, no masks built: the public wrapper (old keyword names) of :func:`rlemask.overlap.dice_rle`."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ def dice_rle(
 ) -> float:
     """Dice of two masks given as Kaggle run-length strings, without building the masks.
 
-    The runs are parsed into sorted pixel intervals and intersected by a
-    merge walk, so the cost is proportional to the number of runs, not pixels
-    (:func:`rlemask.overlap.dice_rle`: one compiled call for the pair).
+    Both strings are parsed and intersected in one compiled call
+    (:func:`rlemask.overlap.dice_rle`), so the cost is proportional to the
+    number of runs, not pixels.
     ``dice_rle(t, p, shape) == float(dice(decode(t, shape), decode(p, shape)))``.
 
     Parameters
