@@ -20,7 +20,10 @@ every policy; a policy with fewer training slices gets proportionally more epoch
 Per policy and seed it reports dice (every image x class row, an empty pair scores 1),
 dice on organ rows (truth not empty), the false-positive rate on empty rows (share of
 empty-truth rows with a non-empty prediction) and the competition score, all with
-``rlemask.metrics.uwmgi_score`` (truth first); then the mean and spread over seeds.
+``rlemask.metrics.uwmgi_score`` (truth first); then the mean and spread over seeds.  When the
+demo model tunes its threshold and minimum area on the training folds (``tune``), the
+``raw`` columns also give the best epoch's validation metrics as logged during training
+(threshold 0.5, no minimum area), so the effect of the policy on the network itself shows.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from baselines import CLASSES, score  # noqa: E402
 from rlemask import uwmgi  # noqa: E402
 
 POLICIES: tuple[str | float, ...] = ("keep", "drop", 0.5)
+#: training-log metric -> column: the best epoch at the training threshold, without tuned post-processing
+RAW = {"dice": "dice", "dice_present": "dice on organ rows", "fp_empty_rate": "fp rate on empty rows",
+       "score": "score"}
 
 
 def demo_model() -> dict[str, Any]:
@@ -62,8 +68,9 @@ def training_rows(table: pd.DataFrame, fold: int, policy: str | float, seed: int
 
 
 def train_and_predict(root: Path, out: Path, *, fold: int, policy: str | float, seed: int,
-                      epochs: int, model: dict[str, Any]) -> pd.DataFrame:
-    """Train one policy; return the validation fold's prediction (one row per image).
+                      epochs: int, model: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Train one policy; return the validation fold's prediction (one row per image) and the
+    best epoch's validation metrics as logged while training (before ``tune``'s post-processing).
 
     The only function that touches the training API (``rlemask_models.training.fit_fold``
     and ``rlemask_models.inference.predict``).
@@ -76,7 +83,8 @@ def train_and_predict(root: Path, out: Path, *, fold: int, policy: str | float, 
                          "epochs": epochs, "seed": seed, "empty": policy, "quiet": True})
     result = fit_fold(cfg)
     predict([result.best], root, out / "submission.csv", fold=fold, batch_size=cfg.batch_size)
-    return uwmgi.read_labels(out / "submission.csv", missing="empty")
+    raw = {f"raw {name}": result.metrics[key] for key, name in RAW.items()}
+    return uwmgi.read_labels(out / "submission.csv", missing="empty"), raw
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,16 +124,18 @@ def main(argv: list[str] | None = None) -> int:
             for policy in POLICIES:
                 n = training_rows(table, args.fold, policy, seed)
                 epochs = max(1, round(args.epochs * n_keep / max(n, 1)))
-                pred = train_and_predict(root, work / f"{policy}_seed{seed}", fold=args.fold, policy=policy,
+                pred, raw = train_and_predict(root, work / f"{policy}_seed{seed}", fold=args.fold, policy=policy,
                                          seed=seed, epochs=epochs, model=model)
                 pred = pred.set_index("id").reindex(truth["id"]).fillna("").reset_index()[["id", *CLASSES]]
                 results.append({"policy": str(policy), "seed": seed, "train slices": n, "epochs": epochs,
-                                **score(truth, pred)})
+                                **score(truth, pred), **raw})
                 print(f"  {policy} seed {seed}: {results[-1]}", file=sys.stderr, flush=True)
         seconds = time.perf_counter() - start
 
     frame = pd.DataFrame(results)
     metrics = ["dice", "dice on organ rows", "fp rate on empty rows", "score"]
+    if model.get("tune"):  # the predictions are post-processed: also show the raw validation
+        metrics += [f"raw {m}" for m in metrics]
     print("#### Empty training slices: keep / drop / keep half\n")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")

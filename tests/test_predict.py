@@ -192,3 +192,76 @@ def test_cli_demo_writes_everything(root, tmp_path, capsys):
     folds = pd.read_csv(out / "folds.csv")
     assert overlays and {p.stem for p in overlays} <= set(folds.loc[folds["fold"] == 0, "id"])
     assert "demo: fold 0 dice" in capsys.readouterr().err
+
+
+def test_binarize_thresholds_and_empties_small_masks_per_class():
+    from rlemask_models.module import binarize
+
+    p = np.zeros((3, 6, 6), np.float32)
+    p[0, :3, :3] = 0.45  # 9 px, only under a threshold below 0.45
+    p[1, :2, :2] = 0.9   # 4 px
+    p[2, :4, :4] = 0.7   # 16 px
+    areas = binarize(p, [0.4, 0.5, 0.5], [0, 5, 16]).reshape(3, -1).sum(1).tolist()
+    assert areas == [9, 0, 16]  # class 1 (4 px < 5) emptied, class 2 (16 px = 16) kept
+    assert binarize(p, 0.5).reshape(3, -1).sum(1).tolist() == [0, 4, 16]
+    assert binarize(p, 0.5).dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def tuned(root, tmp_path_factory):
+    from rlemask_models.config import TrainConfig
+    from rlemask_models.training import fit_fold
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tuned") / "run"
+    return fit_fold(TrainConfig(data=str(root), out=str(out), folds=3, encoder=TINY, size=(64, 64), epochs=2,
+                                batch_size=4, lr=3e-3, quiet=True, seed=3, context=1, tune=True))
+
+
+def test_tune_stores_the_best_training_fold_pair_in_both_checkpoints(tuned, root):
+    """Brute force over the grids with binarize + rlemask.dice on the training folds' slices only."""
+    import rlemask
+    from rlemask_models.datamodule import split_folds
+    from rlemask_models.inference import _dataset, load_checkpoint
+    from rlemask_models.module import TUNE_AREAS, TUNE_THRESHOLDS, binarize
+
+    module = load_checkpoint(tuned.best)
+    hp = module.hparams
+    assert load_checkpoint(tuned.last).hparams.min_area == hp.min_area == tuned.module.hparams.min_area
+    assert len(hp.threshold) == len(hp.min_area) == 3
+    from rlemask import uwmgi
+
+    table = split_folds(uwmgi.load_table(root), 3, seed=42)
+    rows = table[table["fold"] != 0].reset_index(drop=True)
+    data = _dataset(module, rows, table)
+    probs, truths = [], []
+    with torch.inference_mode():
+        for i in range(len(data)):
+            item = data[i]
+            from rlemask_models.data import restore
+
+            p = torch.sigmoid(module(item["image"][None]))[0]
+            probs.append(restore(p, item["shape"], size=data.size, resize=data.resize))
+            truths.append(rlemask.decode_many(item["rles"], item["shape"]))
+    for c in range(3):
+        scores = {(k, t): np.mean([rlemask.dice(truth=tr[c:c + 1], pred=binarize(p, t, k)[c:c + 1])[0]
+                                   for p, tr in zip(probs, truths)])
+                  for k in TUNE_AREAS for t in TUNE_THRESHOLDS}
+        best = max(scores.values())
+        assert scores[(hp.min_area[c], hp.threshold[c])] == pytest.approx(best, abs=1e-9), c
+        assert best >= scores[(0, 0.5)]
+        first = next(key for key, v in scores.items() if v >= best - 1e-9)  # ties: smaller area, lower threshold
+        assert (hp.min_area[c], hp.threshold[c]) == first
+
+
+def test_inference_applies_the_checkpoints_min_area(tuned, root):
+    from rlemask_models.inference import evaluate, load_checkpoint
+
+    module = load_checkpoint(tuned.best)
+    module.hparams.min_area = [10**9] * 3  # no mask is that large: every prediction is emptied
+    values = evaluate([module], root, 0).attrs["metrics"]
+    assert values["fp_empty_rate"] == 0 and values["dice_present"] == 0
+    assert values["dice"] == pytest.approx(values["baseline_empty_dice"])
+    module.hparams.min_area, module.hparams.threshold = [0] * 3, [1e-6] * 3  # every pixel predicted
+    values = evaluate([module], root, 0).attrs["metrics"]
+    assert values["fp_empty_rate"] == 1

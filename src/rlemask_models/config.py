@@ -62,6 +62,9 @@ class TrainConfig:
     loss: str = _opt("bce+dice", "smp losses joined by +, optionally weighted: 0.7*bce+0.3*tversky "
                      "(bce, dice, tversky, focal, lovasz)")
     threshold: float = _opt(0.5, "probability threshold of a predicted pixel")
+    min_area: int = _opt(0, "a predicted class mask with fewer pixels (at the original size) is emptied")
+    tune: bool = _opt(False, "after fitting, choose each class's threshold and minimum area on the training "
+                      "folds' slices (never the validation fold) and store them in the checkpoints")
     clip_grad: float | None = _opt(None, "maximum gradient norm")
     accumulate: int = _opt(1, "gradient accumulation batches")
     precision: str = _opt("auto", "Lightning precision: auto (bf16-mixed on CUDA, else 32-true), 16-mixed, ...")
@@ -85,7 +88,7 @@ class TrainConfig:
         self.size = _size(self.size)
         self.empty = _empty(self.empty)
         for name, low in {"fold": 0, "folds": 2, "epochs": 1, "batch_size": 1, "context": 0, "stride": 1,
-                          "workers": 0, "accumulate": 1, "num_nodes": 1}.items():
+                          "workers": 0, "accumulate": 1, "num_nodes": 1, "min_area": 0}.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise RlemaskError(f"{name}={value!r} must be an int >= {low}")

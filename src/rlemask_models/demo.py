@@ -7,7 +7,8 @@ Writes, under ``OUT``: ``data/`` (generated unless ``data`` is given),
 prediction panel naming its dice).  ``metrics.json`` holds the validation
 ``fold``, ``dice``, ``dice_present`` (image x class rows whose truth has an
 organ), ``baseline_empty_dice`` (what predicting nothing scores on the same
-rows), IoU, Hausdorff, score, per-class values and the learning curve.
+rows), IoU, Hausdorff, score, per-class values, the learning curve and the threshold and
+minimum area the predictions used (per class when ``tune`` chose them).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ CPU_DEMO = {"encoder": "resnet18", "size": (128, 128), "epochs": 7, "batch_size"
 #: the demo on a GPU: the seed project's UNet-EfficientNetB7
 GPU_DEMO = {"encoder": "efficientnet-b7", "size": (320, 384), "epochs": 20, "batch_size": 16, "lr": 1e-3}
 #: both: from scratch, EfficientNets need a faster batch-norm momentum than smp's 0.01
-COMMON = {"out": "demo_out", "warmup": 0.5, "bn_momentum": 0.1, "cache": True, "seed": 0}
+#: and both tune each class's threshold and minimum mask area on the training folds (issue 8: the
+#: raw network paints organs on empty slices)
+COMMON = {"out": "demo_out", "warmup": 0.5, "bn_momentum": 0.1, "cache": True, "seed": 0, "tune": True}
 
 
 def preset(gpu: bool) -> dict[str, Any]:
@@ -78,7 +81,8 @@ def run_demo(cfg: TrainConfig) -> dict[str, Any]:
     payload = {**{k: _plain(v) for k, v in values.items()},
                "learning_curve": [{k: _plain(float(v)) for k, v in row.items()} for row in curve],
                "arch": cfg.arch, "encoder": cfg.encoder, "size": list(cfg.size), "epochs": cfg.epochs,
-               "best_epoch": result.metrics.get("epoch"), "images_predicted": int(rows["id"].nunique()),
+               "best_epoch": result.metrics.get("epoch"), "threshold": result.module.hparams.threshold,
+               "min_area": result.module.hparams.min_area, "images_predicted": int(rows["id"].nunique()),
                "seconds": round(time.perf_counter() - start, 1)}
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

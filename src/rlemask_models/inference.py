@@ -31,7 +31,7 @@ from rlemask.uwmgi import CLASSES
 from rlemask_models.data import SliceDataset, make_loader, restore
 from rlemask_models.datamodule import split_folds
 from rlemask_models.metrics import SegmentationScores
-from rlemask_models.module import SegmentationModule, read_torch_file, strict_load
+from rlemask_models.module import SegmentationModule, binarize, read_torch_file, strict_load
 
 __all__ = ["VIEWS", "evaluate", "fold_predictions", "infer", "load_checkpoint", "parse_tta", "predict",
            "score_table"]
@@ -96,6 +96,7 @@ def infer(modules: Sequence[SegmentationModule], dataset: SliceDataset, *, tta: 
     views = (None, *(VIEWS[v] for v in parse_tta(tta)))
     dev = _device(device)
     thr = modules[0].hparams.threshold if threshold is None else float(threshold)
+    min_area = modules[0].hparams.get("min_area", 0)
     modes = [m.training for m in modules]
     loader = make_loader(dataset, batch_size=batch_size, workers=workers)
     bar = None
@@ -119,7 +120,7 @@ def infer(modules: Sequence[SegmentationModule], dataset: SliceDataset, *, tta: 
                             total = total + torch.sigmoid(m(image.flip(dims)).float()).flip(dims)
             probs = (total / (len(modules) * len(views))).cpu()
             for p, shape in zip(probs, batch["shape"]):
-                yield index, (restore(p, shape, size=dataset.size, resize=dataset.resize) > thr).astype(np.uint8)
+                yield index, binarize(restore(p, shape, size=dataset.size, resize=dataset.resize), thr, min_area)
                 index += 1
             if bar is not None:
                 bar.update(len(probs))

@@ -27,16 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
 import rlemask
 from rlemask.errors import RlemaskError
 from rlemask.uwmgi import CLASSES
-from rlemask_models.data import restore
+from rlemask_models.data import SliceDataset, make_loader, restore
 from rlemask_models.metrics import SegmentationScores
 
-__all__ = ["SegmentationModule", "build_loss", "build_network", "load_weights", "read_torch_file", "strict_load"]
+__all__ = ["SegmentationModule", "binarize", "build_loss", "build_network", "load_weights", "read_torch_file",
+           "strict_load", "tune_postprocess"]
 
 _LOSSES = ("bce", "dice", "tversky", "focal", "lovasz")
 #: classification-head keys that an encoder file may carry and a segmentation encoder lacks
@@ -108,8 +110,10 @@ class SegmentationModule(L.LightningModule):
         :func:`build_loss` spec.
     lr, min_lr, weight_decay, warmup : float
         AdamW, then per step: linear warm-up over ``warmup`` epochs, cosine to ``min_lr``.
-    threshold : float
-        Probability of a predicted pixel.
+    threshold : float or sequence of float
+        Probability of a predicted pixel (one per class, or one for all).
+    min_area : int or sequence of int
+        A class mask with fewer pixels (at the original size) is emptied (see :func:`binarize`).
     bn_momentum : float, optional
         Momentum of every batch norm (0.1 helps EfficientNets trained from scratch).
     size, resize, context, stride, normalize
@@ -119,7 +123,8 @@ class SegmentationModule(L.LightningModule):
     def __init__(self, *, arch: str = "Unet", encoder: str = "efficientnet-b7", in_channels: int = 3,
                  classes: Sequence[str] = CLASSES, weights: str | None = None, loss: str = "bce+dice",
                  lr: float = 1e-3, min_lr: float = 1e-6, weight_decay: float = 1e-2, warmup: float = 0.0,
-                 threshold: float = 0.5, bn_momentum: float | None = None, size: Sequence[int] = (256, 256),
+                 threshold: float | Sequence[float] = 0.5, min_area: int | Sequence[int] = 0,
+                 bn_momentum: float | None = None, size: Sequence[int] = (256, 256),
                  resize: str = "resize", context: int = 0, stride: int = 1,
                  normalize: str = "percentile") -> None:
         super().__init__()
@@ -158,8 +163,9 @@ class SegmentationModule(L.LightningModule):
         self.log("val_loss", self.loss(logits, batch["mask"]), on_epoch=True, prog_bar=True, sync_dist=True,
                  batch_size=len(batch["image"]))
         probs = torch.sigmoid(logits.float()).cpu()
-        size, resize, thr = self.hparams.size, self.hparams.resize, self.hparams.threshold
-        preds = [restore(p, shape, size=size, resize=resize) > thr for p, shape in zip(probs, batch["shape"])]
+        hp = self.hparams
+        preds = [binarize(restore(p, shape, size=hp.size, resize=hp.resize), hp.threshold, hp.min_area)
+                 for p, shape in zip(probs, batch["shape"])]
         truth = [rlemask.decode_many(rles, shape) for rles, shape in zip(batch["rles"], batch["shape"])]
         self.val_scores.update(preds, truth, batch["id"])
 
@@ -183,6 +189,69 @@ class SegmentationModule(L.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+# --------------------------------------------------------------------------- post-processing
+
+#: grids searched by :func:`tune_postprocess`
+TUNE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+TUNE_AREAS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+def binarize(probs: Any, threshold: float | Sequence[float] = 0.5,
+             min_area: int | Sequence[int] = 0) -> np.ndarray:
+    """uint8 ``(classes, h, w)`` masks: ``probs > threshold``, then every class mask with fewer than
+    ``min_area`` pixels emptied (``threshold`` and ``min_area``: one value, or one per class).
+
+    >>> p = np.zeros((2, 4, 4), np.float32); p[:, :2, :2] = 0.9; p[1, 3, 3] = 0.6
+    >>> binarize(p, [0.5, 0.8], min_area=[5, 0]).reshape(2, -1).sum(1).tolist()
+    [0, 4]
+    """
+    probs = np.asarray(probs)
+    classes = probs.shape[0]
+    mask = probs > np.broadcast_to(np.asarray(threshold, np.float32), (classes,))[:, None, None]
+    small = mask.reshape(classes, -1).sum(1) < np.broadcast_to(np.asarray(min_area), (classes,))
+    mask[small] = False
+    return mask.astype(np.uint8)
+
+
+def tune_postprocess(module: SegmentationModule, dataset: SliceDataset, *, batch_size: int = 8, workers: int = 0,
+                     thresholds: Sequence[float] = TUNE_THRESHOLDS,
+                     areas: Sequence[int] = TUNE_AREAS) -> tuple[list[float], list[int]]:
+    """Per class, the ``(threshold, min_area)`` of the grids with the best mean dice on ``dataset``.
+
+    ``dataset`` must hold labels and the module's geometry; the model is run once (in eval
+    mode, put back in its mode afterwards) and every pair of the grids is scored from the
+    per-image areas, so the search costs one inference pass.  Ties go to the smaller area,
+    then the lower threshold.  Use slices the model is not validated on (``fit_fold(tune=True)``
+    uses the training folds).
+
+    Returns
+    -------
+    (thresholds, min_areas) : one value per class each
+    """
+    grid = torch.tensor(thresholds, dtype=torch.float32)
+    stats = []  # per image: (classes, thresholds, [predicted area, intersection, truth area])
+    mode, device = module.training, next(module.parameters()).device
+    module.eval()
+    try:
+        with torch.inference_mode():
+            for batch in make_loader(dataset, batch_size=batch_size, workers=workers):
+                probs = torch.sigmoid(module(batch["image"].to(device)).float()).cpu()
+                for p, shape, rles in zip(probs, batch["shape"], batch["rles"]):
+                    p = torch.from_numpy(restore(p, shape, size=dataset.size, resize=dataset.resize))
+                    truth = torch.from_numpy(rlemask.decode_many(rles, shape)).bool()[:, None]
+                    pred = p[:, None] > grid[None, :, None, None]
+                    area, inter = pred.flatten(2).sum(2), (pred & truth).flatten(2).sum(2)
+                    stats.append(torch.stack([area, inter, truth.flatten(1).sum(1, keepdim=True).expand_as(area)], -1))
+    finally:
+        module.train(mode)
+    area, inter, true = torch.stack(stats).double().unbind(-1)  # (images, classes, thresholds)
+    kept = area[None] >= torch.tensor(areas, dtype=torch.float64)[:, None, None, None]
+    total = torch.where(kept, area, 0) + true
+    dice = torch.where(total > 0, 2 * torch.where(kept, inter, 0) / total.clamp(min=1), 1.0).mean(1)
+    best = dice.permute(1, 0, 2).flatten(1).argmax(1).tolist()  # per class, over (area, threshold)
+    return [float(thresholds[b % len(thresholds)]) for b in best], [int(areas[b // len(thresholds)]) for b in best]
 
 
 # --------------------------------------------------------------------------- local weights

@@ -36,7 +36,7 @@ import torch
 
 from rlemask_models.config import TrainConfig
 from rlemask_models.datamodule import UWMGIDataModule
-from rlemask_models.module import SegmentationModule
+from rlemask_models.module import SegmentationModule, read_torch_file, strict_load, tune_postprocess
 
 __all__ = ["FoldResult", "build", "build_trainer", "fit_fold", "read_history"]
 
@@ -70,7 +70,8 @@ def build(cfg: TrainConfig, *, transform: Any = None) -> tuple[SegmentationModul
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SegmentationModule(arch=cfg.arch, encoder=cfg.encoder, in_channels=data.in_channels, weights=cfg.weights,
                                 loss=cfg.loss, lr=cfg.lr, min_lr=cfg.min_lr, weight_decay=cfg.weight_decay,
-                                warmup=cfg.warmup, threshold=cfg.threshold, bn_momentum=cfg.bn_momentum,
+                                warmup=cfg.warmup, threshold=cfg.threshold, min_area=cfg.min_area,
+                                bn_momentum=cfg.bn_momentum,
                                 size=cfg.size, resize=cfg.resize, context=cfg.context, stride=cfg.stride,
                                 normalize=cfg.normalize)
     return module, data
@@ -155,7 +156,26 @@ def fit_fold(cfg: TrainConfig, *, transform: Any = None, callbacks: tuple[Any, .
         result.metrics = {k.removeprefix("val_"): float(v) for k, v in best.items() if k.startswith(("val_", "train"))}
         result.metrics["epoch"] = int(best["epoch"]) + 1
         result.files = {"metrics": out / "metrics.csv", "learning_curve": out / "learning_curve.png"}
+        if cfg.tune:
+            tune_checkpoints(module, data, [result.best, last], batch_size=cfg.batch_size, workers=cfg.workers)
     return result
+
+
+def tune_checkpoints(module: SegmentationModule, data: UWMGIDataModule, files: list[Path], *, batch_size: int = 8,
+                     workers: int = 0) -> None:
+    """Load the first file's weights, tune threshold and min_area on the training folds' slices
+    (:func:`~rlemask_models.module.tune_postprocess`) and store them in every file and ``module.hparams``."""
+    from rlemask._io import atomic_path
+
+    strict_load(module, read_torch_file(files[0], "checkpoint")["state_dict"], files[0], what="the module")
+    rows = data.table.loc[data.table["fold"] != data.hparams.fold].reset_index(drop=True)
+    threshold, min_area = tune_postprocess(module, data.dataset(rows), batch_size=batch_size, workers=workers)
+    module.hparams.update(threshold=threshold, min_area=min_area)
+    for file in files:
+        ckpt = read_torch_file(file, "checkpoint")
+        ckpt["hyper_parameters"].update(threshold=threshold, min_area=min_area)
+        with atomic_path(file) as tmp:
+            torch.save(ckpt, tmp)
 
 
 def require_data(cfg: TrainConfig) -> TrainConfig:
