@@ -239,6 +239,7 @@ def test_misspelt_keys_name_the_closest_valid_one(tmp_path, capsys):
     (["--fold", "5"], "fold=5 must be < folds=5"),
     (["--empty", "1.5"], "a fraction must be in (0, 1]"),
     (["--resize", "crop"], "resize='crop'; expected one of resize, pad"),
+    (["--min-area", "-1"], "min_area=-1 must be an int >= 0"),
 ])
 def test_bad_values_are_one_line_and_exit_2(capsys, argv, fragment):
     from rlemask.cli import main
