@@ -363,7 +363,7 @@ def _skip(w, wi, pattern):
     """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
     nw = w.size
     # short stretches (the gaps inside an organ) 4 words at a time
-    stop = min(nw, wi + 64)
+    stop = wi + 64 if wi + 64 < nw else nw
     while wi + 4 <= stop:
         block = w[wi : wi + 4]
         if ((block[0] ^ pattern) | (block[1] ^ pattern) | (block[2] ^ pattern) | (block[3] ^ pattern)) != _ZERO64:
@@ -573,7 +573,7 @@ def _encode_bounded(a, buf, k, kmax):
                     return -2 - j
         if found < 0:
             found = n
-            for j in range(max(pos, nw << 3), n):
+            for j in range(pos if pos > nw << 3 else nw << 3, n):
                 c = a[j]
                 if c == want:
                     found = j

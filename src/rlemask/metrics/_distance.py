@@ -41,13 +41,11 @@ def _hausdorff_u8(
 
     ``stats`` is ``bbox_union(p, t)`` when the caller has it already.
     """
-    from rlemask import _kernels_metrics as K
-
     if p.size == 0:
         return 0.0
     if stats is None:
         with _threads_for(p.nbytes + t.nbytes):
-            stats = K.bbox_union(p, t)
+            stats = bbox_union(p, t)
     counts, bounds = stats
     ca, cb, cab = (int(x) for x in counts.sum(axis=0))
     a_out, b_out = ca - cab, cb - cab
@@ -88,9 +86,23 @@ def _directed_max_sq(a: np.ndarray, b: np.ndarray, sp: tuple[float, float, float
     """
     from rlemask import _kernels_metrics as K
 
-    g = K.axis0_sq(b, sp[0], work)
-    row_u, plane_u = K.query_bounds(a, b, g, sp[1], sp[2])
-    return float(K.refine_max(a, b, g, row_u, plane_u, sp[1], sp[2]))
+    n0, n1, n2 = a.shape
+    g = K.axis0_sq(b, sp[0], work, np.empty((n1, n2), np.int64))
+    row_u, plane_u = np.empty((n0, n1)), np.empty(n0)
+    K.query_bounds(a, b, g, sp[1], sp[2], row_u, plane_u)
+    order = np.argsort(-plane_u, kind="stable")
+    side = max(n1, n2)
+    fw, iw = np.empty((n2 + 1, 3, side + 1)), np.empty((n2 + 1, side), np.int64)
+    return float(K.refine_max(a, b, g, row_u, plane_u, order, sp[1], sp[2], fw, iw))
+
+
+def bbox_union(p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``(counts, box)`` of two validated 3-D uint8 0/1 arrays (see ``_kernels_metrics._bbox_union``)."""
+    from rlemask import _kernels_metrics as K
+
+    counts = np.empty((p.shape[0], 3), np.int64)
+    box = K.bbox_union(p, t, counts, np.empty((p.shape[0], 4), np.int64))
+    return counts, box
 
 
 @_renamed(a="truth", b="pred")

@@ -41,7 +41,9 @@ def _counts(truth: Any, pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pw.size != tw.size:  # one of them is not 8-byte aligned: count byte by byte
         pw = tw = np.zeros(0, np.uint64)
     with _threads_for(pf.nbytes + tf.nbytes):
-        inter, st, sp, bad = K.count_rows(tf, pf, tw, pw, n_rows, row_len)
+        inter, st, sp = (np.empty(n_rows, np.int64) for _ in range(3))
+        bad = np.empty(n_rows, np.uint8)
+        K.count_rows(tf, pf, tw, pw, n_rows, row_len, inter, st, sp, bad)
     if bad.any():
         for arr, name in ((t, "truth"), (p, "pred")):
             if arr.max() > 1:
