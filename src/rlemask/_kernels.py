@@ -358,6 +358,24 @@ def _u64(typingctx, arr):
     return retty(arr), codegen
 
 
+@intrinsic
+def _load64(typingctx, arr, offset):
+    """The 8 bytes ``arr[offset:offset + 8]`` of a 1-D contiguous uint8 array as a
+    little-endian uint64, at any byte offset (an unaligned load; no bounds check)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C" and arr.dtype == types.uint8):
+        return None
+    if not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        off = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(ary.data, [off]), IntType(64).as_pointer())
+        return builder.load(ptr, align=1)
+
+    return types.uint64(arr, offset), codegen
+
+
 @njit(cache=True, nogil=True)
 def _skip(w, wi, pattern):
     """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
