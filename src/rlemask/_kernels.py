@@ -82,25 +82,26 @@ def _parse(buf, lo, hi, pairs, p0):
     On success ``index`` is the number of tokens. ``offset`` is relative to ``lo``.
     """
     ntok = 0
-    i = lo
-    while i < hi:
-        c = np.int64(buf[i])
-        if c == 32 or (c >= 9 and c <= 13):
-            i += 1
-            continue
-        first = i
-        v = np.int64(0)
-        while i < hi:
-            c = np.int64(buf[i])
-            if c == 32 or (c >= 9 and c <= 13):
-                break
-            d = c - 48
-            if d < 0 or d > 9:
-                return E_TOKEN, ntok, i - lo
-            if v >= _BIG:
+    v = np.int64(-1)  # the value of the token being read, -1 between tokens
+    first = lo
+    for i in range(lo, hi):
+        d = np.int64(buf[i]) - 48
+        if np.uint64(d) <= np.uint64(9):  # a digit: the commonest byte, tested first
+            if v < 0:
+                v = d
+                first = i
+            elif v >= _BIG:
                 return E_BIG, ntok, first - lo
-            v = v * 10 + d
-            i += 1
+            else:
+                v = v * 10 + d
+        elif d == -16 or (d >= -39 and d <= -35):  # space, \t \n \v \f \r
+            if v >= 0:
+                pairs[p0 + ntok] = v
+                ntok += 1
+                v = -1
+        else:
+            return E_TOKEN, ntok, i - lo
+    if v >= 0:
         pairs[p0 + ntok] = v
         ntok += 1
     if ntok & 1:

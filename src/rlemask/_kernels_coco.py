@@ -301,7 +301,14 @@ def _check_counts(counts, c0, m, n):
 @njit(cache=True, nogil=True)
 def _fill_counts(counts, c0, m, flat, zeroed):
     """Write validated counts (zeros first, alternating) into the whole of ``flat``
-    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``)."""
+    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``).
+
+    Zeros go in one ``memset`` of the whole mask when there are many runs
+    (faster than one per run), else run by run.
+    """
+    if not zeroed and m > 8:
+        _memset(flat, 0, flat.size, 0)
+        zeroed = True
     pos = 0
     for k in range(m):
         c = counts[c0 + k]
@@ -348,12 +355,14 @@ def decode_compressed(buf, offsets, n, out, zeroed):
 
 
 @njit(cache=True, nogil=True)
-def decode_one(buf, flat, zeroed):
-    """Decode one compressed counts string into the whole of ``flat``; return
-    (code, count index, offset or total) as :func:`decode_compressed`."""
-    n = flat.size
-    counts = np.empty(max(buf.size, 1), np.int64)
-    code, m, off = _decompress(buf, 0, buf.size, counts, 0)
+def decode_one(buf, out, zeroed):
+    """Decode one compressed counts string (``bytes``) into the whole of the
+    contiguous uint8 array ``out`` (any shape); return (code, count index, offset
+    or total) as :func:`decode_compressed`."""
+    n = out.size
+    flat = out.reshape(n)
+    counts = np.empty(len(buf) + 1, np.int64)
+    code, m, off = _decompress(buf, 0, len(buf), counts, 0)
     if code != OK:
         return code, m, off
     code, m2, total = _check_counts(counts, 0, m, n)

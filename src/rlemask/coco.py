@@ -324,7 +324,7 @@ def decode(obj: dict[str, Any] | list[dict[str, Any]]) -> NDArray[np.uint8]:
         base = (np.zeros if zeroed else np.empty)((w, h), np.uint8)
         raw = obj["counts"]
         if type(raw) is bytes:  # the common case, in one kernel call
-            code, idx, off = _kc.decode_one(np.frombuffer(raw, np.uint8), base.reshape(-1), zeroed)
+            code, idx, off = _kc.decode_one(raw, base, zeroed)
             if code != _k.OK:
                 _raise_status(np.array([[code, idx, off]]), [raw], (h, w), False)
             return base.T
