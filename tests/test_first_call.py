@@ -31,7 +31,7 @@ def test_the_python_decoder_equals_the_kernel(text, strict):
     ours = np.full(30, 7, np.uint8)
     kernel = np.full(30, 7, np.uint8)
     got = rle._decode_py(data, ours, strict)
-    want = _k.decode_into(np.frombuffer(data, np.uint8), kernel, strict)
+    want = _k.decode_into(np.frombuffer(data, np.uint8), kernel, strict, np.empty(len(data) // 2 + 1, np.int64))
     assert got == tuple(int(v) for v in want)
     np.testing.assert_array_equal(ours, kernel)  # untouched (7) on an error, the mask otherwise
 
@@ -76,7 +76,7 @@ def test_a_bad_short_string_gives_the_kernel_message_without_numba():
     expected = []
     for t in ["1 2 2 1", "1 x", "0 1", "1 5", "1"]:
         data = t.encode()
-        code_, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), np.zeros(4, np.uint8), True)
+        code_, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), np.zeros(4, np.uint8), True, np.empty(8, np.int64))
         try:
             rle._raise_parse(int(code_), int(idx), int(off), data, (2, 2))
         except rle.InvalidRleError as e:

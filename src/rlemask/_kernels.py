@@ -161,12 +161,13 @@ def parse(buf):
 
 
 @njit(cache=True, nogil=True)
-def decode_into(buf, out, strict):
+def decode_into(buf, out, strict, pairs):
     """Decode ASCII ``buf`` into the flat uint8 ``out``; return (code, index, offset).
 
-    Nothing is written to ``out`` unless the whole string is valid.
+    Nothing is written to ``out`` unless the whole string is valid. ``pairs``
+    is int64 scratch of at least ``(buf.size + 1) // 2`` values (allocated by
+    the caller: an ``np.empty`` here would compile numba's own on a cold cache).
     """
-    pairs = np.empty((buf.size + 1) // 2, np.int64)
     code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
     if code != OK:
         return code, idx, off

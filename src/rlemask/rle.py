@@ -614,7 +614,8 @@ def decode(
     if len(data) <= _PY_BYTES and _tier.use_twin("rlemask._kernels", flat.nbytes):
         code, idx, off = _decode_py(data, flat, bool(strict))
     else:
-        code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict))
+        pairs = np.empty((len(data) + 1) // 2, np.int64)
+        code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict), pairs)
     if code != _c.OK:
         _raise_parse(code, idx, off, data, (h, w))
     if target is not None:
