@@ -515,7 +515,7 @@ def encode(a):
     cap = min(bound, 1 << 18)
     while True:
         buf = np.empty(cap, np.uint8)
-        k = _encode_bounded(a, buf, 0, cap)
+        k = _encode_bounded(a, buf, np.int64(0), cap)
         if k < -1:
             return E_VALUE, -2 - k, buf, 0
         if k >= 0:
@@ -538,7 +538,7 @@ def _bound(n):
 def _encoded_size(a):
     """Bytes of the ASCII encoding of ``a``, or ``-1 - offset`` for a bad value."""
     size = _bound(a.size)
-    k = _encode_bounded(a, np.empty(size, np.uint8), 0, size)
+    k = _encode_bounded(a, np.empty(size, np.uint8), np.int64(0), size)
     return k + 1 if k < -1 else k
 
 
@@ -654,13 +654,15 @@ def _gather(masks, slots, ends):
     for i in range(nitem):
         total += sizes[i] + 1
     buf = np.empty(total, np.uint8)
-    k = 0
+    k = np.int64(0)  # not a literal 0: that would compile a second _encode_bounded
     for i in range(nitem):
         if ends[i] == -1:
             # validated by _encoded_size, and buf holds exactly sizes[i] bytes here
             k = _encode_bounded(masks[i], buf, k, k + sizes[i] + 44)
         else:
-            buf[k : k + sizes[i]] = slots[i, : sizes[i]]
+            row = slots[i]
+            for j in range(sizes[i]):  # a loop: a slice copy compiles numba's size-mismatch error (5 s)
+                buf[k + j] = row[j]
             k += sizes[i]
         buf[k] = 10
         k += 1
@@ -680,8 +682,9 @@ def encode_many(masks, slots):
     nitem = masks.shape[0]
     width = slots.shape[1]
     ends = np.empty(nitem, np.int64)
+    start = np.int64(0)  # not a literal 0: one compiled _encode_bounded for every caller
     for i in prange(nitem):
-        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+        ends[i] = _encode_bounded(masks[i], slots[i], start, width)
     return _gather(masks, slots, ends)
 
 
@@ -691,8 +694,9 @@ def encode_many_serial(masks, slots):
     nitem = masks.shape[0]
     width = slots.shape[1]
     ends = np.empty(nitem, np.int64)
+    start = np.int64(0)
     for i in range(nitem):
-        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+        ends[i] = _encode_bounded(masks[i], slots[i], start, width)
     return _gather(masks, slots, ends)
 
 
