@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tests.reference import overlap_reference_matrix, rle_reference_coco_counts, rle_reference_encode
 
@@ -144,3 +144,17 @@ def test_empty_lists_give_empty_matrices():
     assert dice_matrix(["1 1"], [], shape=(2, 2)).shape == (1, 0)
     assert area_many([]).shape == (0,)
     assert math.isnan(iou_matrix([""], [None], shape=(2, 2), empty="skip")[0, 0])
+
+
+@settings(deadline=None)
+@example(keys=[])
+@example(keys=[5])
+@example(keys=[3, 3, 1, 3])
+@given(keys=st.lists(st.integers(-(2**40), 2**40), max_size=60))
+def test_the_heapsort_of_unsorted_runs_sorts(keys):
+    from rlemask import _kernels_overlap as _ko
+
+    arr = np.array(keys, np.int64)
+    idx = _ko._argsort(arr)
+    assert sorted(idx.tolist()) == list(range(len(keys)))  # a permutation
+    assert arr[idx].tolist() == sorted(keys)

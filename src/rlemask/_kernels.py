@@ -154,7 +154,7 @@ def _fill(pairs, p0, nrun, out, strict):
 def parse(buf):
     """Parse a whole ASCII buffer; return (code, index, offset, pairs[:ntok])."""
     pairs = np.empty((buf.size + 1) // 2, np.int64)
-    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), buf.size, pairs, np.int64(0))
     if code != OK:
         return code, idx, off, pairs[:0]
     return code, idx, off, pairs[:idx]
@@ -168,14 +168,14 @@ def decode_into(buf, out, strict, pairs):
     is int64 scratch of at least ``(buf.size + 1) // 2`` values (allocated by
     the caller: an ``np.empty`` here would compile numba's own on a cold cache).
     """
-    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), buf.size, pairs, np.int64(0))
     if code != OK:
         return code, idx, off
     nrun = idx // 2
-    code, r = _validate(pairs, 0, nrun, out.size, strict)
+    code, r = _validate(pairs, np.int64(0), nrun, out.size, strict)
     if code != OK:
         return code, r, 0
-    _fill(pairs, 0, nrun, out, strict)
+    _fill(pairs, np.int64(0), nrun, out, strict)
     return OK, nrun, 0
 
 
@@ -284,13 +284,13 @@ def _fill_span(pairs, pstart, nruns, flat, n, lo, hi, strict, zeroed):
 @njit(cache=True, nogil=True)
 def check_runs(pairs, n, strict):
     """Validate interleaved (start, length) ``pairs``; return (code, run)."""
-    return _validate(pairs, 0, pairs.size // 2, n, strict)
+    return _validate(pairs, np.int64(0), pairs.size // 2, n, strict)
 
 
 @njit(cache=True, nogil=True)
 def fill_runs(pairs, out, strict):
     """Write validated interleaved ``pairs`` into the flat ``out``."""
-    _fill(pairs, 0, pairs.size // 2, out, strict)
+    _fill(pairs, np.int64(0), pairs.size // 2, out, strict)
 
 
 @njit(cache=True, nogil=True)
@@ -300,12 +300,12 @@ def area(buf):
     Returns (code, index, offset, area).
     """
     pairs = np.empty((buf.size + 1) // 2, np.int64)
-    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), buf.size, pairs, np.int64(0))
     if code != OK:
         return code, idx, off, 0
     nrun = idx // 2
     # no shape: the only bound is the int64 range, kept far away by _BIG
-    code, r = _validate(pairs, 0, nrun, np.int64(1) << 62, True)
+    code, r = _validate(pairs, np.int64(0), nrun, np.int64(1) << 62, True)
     if code != OK:
         return code, r, 0, 0
     total = 0

@@ -72,7 +72,8 @@ def _grow(buf, need):
     if need <= buf.size:
         return buf
     grown = np.empty(max(need, 2 * buf.size), buf.dtype)
-    grown[: buf.size] = buf
+    for i in range(buf.size):  # a loop: a slice copy compiles numba's size-mismatch error (seconds)
+        grown[i] = buf[i]
     return grown
 
 
@@ -150,12 +151,12 @@ def encode_rows(masks, h, w):
     ev = np.empty(4 * (h + w) + 64, np.int64)  # (column, row) of each transition
     colcount = np.zeros(w + 1, np.int64)
     zero = np.zeros(w + 8, np.uint8)  # row -1 and row h
-    p = 0
+    p = np.int64(0)
     for i in range(nitem):
         a = masks[i]
         wd = _words(a)
         colcount[:] = 0
-        m = 0
+        m = np.int64(0)
         y = 0 if n else h + 1  # no pixels: no rows to compare
         above = False  # the row above y holds a one
         while y <= h:
@@ -169,11 +170,11 @@ def encode_rows(masks, h, w):
             if m + 2 * w + 2 > ev.size:
                 ev = _grow(ev, m + 2 * w + 2)
             if y == 0:
-                m = _row_events(a, 0, zero, 0, w, y, ev, m, colcount)
+                m = _row_events(a, np.int64(0), zero, np.int64(0), w, y, ev, m, colcount)
             elif y < h:
                 m = _row_events(a, y * w, a, y * w - w, w, y, ev, m, colcount)
             else:
-                m = _row_events(zero, 0, a, y * w - w, w, y, ev, m, colcount)
+                m = _row_events(zero, np.int64(0), a, y * w - w, w, y, ev, m, colcount)
             if m < 0:
                 return E_VALUE, i, -1 - m, out[:0], ends
             above = (m & 1) == 1
@@ -188,7 +189,7 @@ def encode_rows(masks, h, w):
             flips[colcount[x]] = x * h + ev[k + 1]
             colcount[x] += 1
         # a change below column x and one atop column x + 1 coincide: drop both
-        q = 0
+        q = np.int64(0)
         for k in range(m // 2):
             if q > 0 and flips[q - 1] == flips[k]:
                 q -= 1
@@ -213,11 +214,11 @@ def encode_columns(masks):
     out = np.empty(64 * nitem + 64, np.uint8)
     ends = np.zeros(nitem, np.int64)
     flips = np.empty(64, np.int64)
-    p = 0
+    p = np.int64(0)
     for i in range(nitem):
         a = masks[i]
         wd = _words(a)
-        m = 0
+        m = np.int64(0)
         pos = 0
         while pos < n:
             s, e = _next_run(a, wd, pos, n)
@@ -277,7 +278,7 @@ def _decompress(buf, lo, hi, counts, c0):
 def decompress(buf):
     """All counts of one compressed string; return (code, count index, offset, counts)."""
     counts = np.empty(max(buf.size, 1), np.int64)
-    code, m, off = _decompress(buf, 0, buf.size, counts, 0)
+    code, m, off = _decompress(buf, np.int64(0), buf.size, counts, np.int64(0))
     return code, m, off, counts[:m]
 
 
@@ -330,7 +331,7 @@ def decode_compressed(buf, offsets, n, out, zeroed):
     counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
     cstart = np.empty(nitem, np.int64)
     ncount = np.zeros(nitem, np.int64)
-    c0 = 0
+    c0 = np.int64(0)
     bad = 0
     for i in range(nitem):
         code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, c0)
@@ -362,13 +363,13 @@ def decode_one(buf, out, zeroed):
     n = out.size
     flat = out.reshape(n)
     counts = np.empty(len(buf) + 1, np.int64)
-    code, m, off = _decompress(buf, 0, len(buf), counts, 0)
+    code, m, off = _decompress(buf, np.int64(0), len(buf), counts, np.int64(0))
     if code != OK:
         return code, m, off
-    code, m2, total = _check_counts(counts, 0, m, n)
+    code, m2, total = _check_counts(counts, np.int64(0), m, n)
     if code != OK:
         return code, m2, total
-    _fill_counts(counts, 0, m, flat, zeroed)
+    _fill_counts(counts, np.int64(0), m, flat, zeroed)
     return OK, m, 0
 
 
@@ -401,9 +402,9 @@ def areas_compressed(buf, offsets, n):
     areas = np.zeros(nitem, np.int64)
     counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
     for i in range(nitem):
-        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, 0)
+        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, np.int64(0))
         if code == OK:
-            code, m2, off = _check_counts(counts, 0, m, n)
+            code, m2, off = _check_counts(counts, np.int64(0), m, n)
             if code != OK:
                 m = m2
         if code != OK:

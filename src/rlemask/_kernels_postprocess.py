@@ -101,7 +101,8 @@ def apply(masks, h, w, op, size, conn8, out):
     for m in range(nitem):
         a = masks[m]
         o = out[m]
-        o[:] = a
+        for i in range(a.size):  # not o[:] = a: that compiles numba's size-mismatch error
+            o[i] = a[i]
         k = _label(a, h, w, want, conn8, rs, re, rowstart, parent)
         if k == 0:
             continue
