@@ -42,6 +42,15 @@ from rlemask._codes import BIG as _BIG
 from rlemask._codes import E_BIG, E_END, E_NEG, E_ODD, E_ORDER, E_SPACE, E_START, E_TOKEN, E_VALUE, OK  # noqa: F401
 
 _ONES = np.uint64(0x0101010101010101)
+# the parser's 8-bytes-at-a-time path (SWAR): digit values, non-digit bytes, lanes
+_ASCII0 = np.uint64(0x3030303030303030)
+_DIGIT_GAP = np.uint64(0x7676767676767676)  # a byte value 0-9 plus this stays below 0x80
+_HIGH_BITS = np.uint64(0x8080808080808080)
+_BYTE = np.uint64(0xFF)
+_SPACE_MINUS_0 = np.uint64(0xF0)  # ord(" ") - ord("0"), as a byte
+_LANES16 = np.uint64(0x00FF00FF00FF00FF)
+_LANES32 = np.uint64(0x0000FFFF0000FFFF)
+_LOW32 = np.uint64(0xFFFFFFFF)
 _HIGH = np.uint64(0xFEFEFEFEFEFEFEFE)
 _ZERO64 = np.uint64(0)
 
@@ -84,7 +93,26 @@ def _parse(buf, lo, hi, pairs, p0):
     ntok = 0
     v = np.int64(-1)  # the value of the token being read, -1 between tokens
     first = lo
-    for i in range(lo, hi):
+    i = lo
+    while i < hi:
+        # between tokens: the common shape, 1-7 digits and one space, 8 bytes at a time
+        while v < 0 and i + 8 <= hi:
+            x = _load64(buf, i) - _ASCII0
+            nd = ((x + _DIGIT_GAP) | x) & _HIGH_BITS  # high bit of each byte that is not a digit
+            if nd == _ZERO64:
+                break  # 8 digits or more: byte by byte
+            k = _ctz(nd) >> np.uint64(3)  # leading digits
+            if k == _ZERO64 or ((x >> (k << np.uint64(3))) & _BYTE) != _SPACE_MINUS_0:
+                break  # not "digits then one space": byte by byte
+            t = x << ((np.uint64(8) - k) << np.uint64(3))  # the digits, behind leading zeros
+            t = (t * np.uint64(10) + (t >> np.uint64(8))) & _LANES16
+            t = (t * np.uint64(100) + (t >> np.uint64(16))) & _LANES32
+            t = (t * np.uint64(10000) + (t >> np.uint64(32))) & _LOW32
+            pairs[p0 + ntok] = np.int64(t)
+            ntok += 1
+            i += np.int64(k) + 1
+        if i >= hi:
+            break
         d = np.int64(buf[i]) - 48
         if np.uint64(d) <= np.uint64(9):  # a digit: the commonest byte, tested first
             if v < 0:
@@ -101,6 +129,7 @@ def _parse(buf, lo, hi, pairs, p0):
                 v = -1
         else:
             return E_TOKEN, ntok, i - lo
+        i += 1
     if v >= 0:
         pairs[p0 + ntok] = v
         ntok += 1
@@ -363,8 +392,9 @@ def _u64(typingctx, arr):
 @intrinsic
 def _load64(typingctx, arr, offset):
     """The 8 bytes ``arr[offset:offset + 8]`` of a 1-D contiguous uint8 array as a
-    little-endian uint64, at any byte offset (an unaligned load; no bounds check)."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C" and arr.dtype == types.uint8):
+    little-endian uint64, at any byte offset (an unaligned load; no bounds check).
+    ``arr`` may also be ``bytes`` (any 1-D contiguous uint8 buffer)."""
+    if not (isinstance(arr, types.Buffer) and arr.ndim == 1 and arr.layout == "C" and arr.dtype == types.uint8):
         return None
     if not isinstance(offset, types.Integer):
         return None
