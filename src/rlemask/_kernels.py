@@ -644,24 +644,27 @@ def _encode_bounded(a, buf, k, kmax):
             buf[k] = 32
             k += 1
         first = False
-        for q in range(2):
-            num = start + 1 if q == 0 else found - start
-            if q:
-                buf[k] = 32
-                k += 1
-            d = 1
-            t = num
-            while t >= 10:
-                t //= 10
-                d += 1
-            i = k + d - 1
-            while i >= k:
-                buf[i] = 48 + num % 10
-                num //= 10
-                i -= 1
-            k += d
+        k = _put(buf, k, start + 1)
+        buf[k] = 32
+        k = _put(buf, k + 1, found - start)
         pos = found
         want = 1
+
+
+@njit(cache=True, nogil=True)
+def _put(out, p, v):
+    """Write the decimal digits of ``v >= 0`` at ``out[p:]``; return the new end."""
+    d = 1
+    t = v
+    while t >= 10:
+        t //= 10
+        d += 1
+    i = p + d - 1
+    while i >= p:
+        out[i] = 48 + v % 10
+        v //= 10
+        i -= 1
+    return p + d
 
 
 @njit(cache=True, nogil=True)
