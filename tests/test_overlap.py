@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from tests.reference import overlap_reference_matrix, rle_reference_coco_counts, rle_reference_encode
+from tests.reference import (
+    overlap_reference_matrix,
+    overlap_reference_pixels,
+    rle_reference_coco_counts,
+    rle_reference_encode,
+)
+from tests.strategies import rle_strings
 
 from rlemask import coco
 from rlemask.errors import InvalidRleError, RlemaskError
@@ -158,3 +164,18 @@ def test_the_heapsort_of_unsorted_runs_sorts(keys):
     idx = _ko._argsort(arr)
     assert sorted(idx.tolist()) == list(range(len(keys)))  # a permutation
     assert arr[idx].tolist() == sorted(keys)
+
+
+@settings(deadline=None)
+@given(texts=st.lists(rle_strings(40), max_size=8), strict=st.booleans())
+def test_area_many_of_strings_equals_the_reference(texts, strict):
+    """The area-only kernel (every item a string): the size of each item's pixel set."""
+    from tests.reference import RleReferenceError
+
+    try:
+        want = [len(overlap_reference_pixels(t, (1, 40), strict=strict)) for t in texts]
+    except RleReferenceError:
+        with pytest.raises(InvalidRleError):
+            area_many(texts, shape=(1, 40), strict=strict)
+        return
+    assert area_many(texts, shape=(1, 40), strict=strict).tolist() == want

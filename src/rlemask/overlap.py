@@ -193,27 +193,45 @@ def _is_coco(items: list) -> bool:
     return False
 
 
-def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> _Batch:
-    texts = _cv.rle_texts(items, name)
+def _kaggle_buffer(items: list, name: str) -> tuple[bytes, np.ndarray]:
+    """The ASCII bytes of every Kaggle string of ``items``, joined, and their offsets."""
+    texts = items if set(map(type, items)) <= {str} else _cv.rle_texts(items, name)
     nitem = len(texts)
     joined = "".join(texts)
     if not joined.isascii():
         for i, t in enumerate(texts):
             if not t.isascii():
                 _ascii(t, f"{name}[{i}]", i)
-    data = joined.encode("ascii")
     offsets = np.zeros(nitem + 1, np.int64)
     if nitem:
         np.cumsum(np.fromiter(map(len, texts), np.int64, nitem), out=offsets[1:])
-    n = _NO_SHAPE if shape is None else shape[0] * shape[1]
-    ns = np.full(nitem, n, np.int64)
-    status, bounds, boff, areas = _ko.bounds_kaggle(np.frombuffer(data, np.uint8), offsets, ns, bool(strict))
+    return joined.encode("ascii"), offsets
+
+
+def _raise_first(status: np.ndarray, data: bytes, offsets: np.ndarray, shape: Any, name: str) -> None:
     bad = np.flatnonzero(status[:, 0])
     if bad.size:
         i = int(bad[0])
         code, idx, off = (int(v) for v in status[i])
         _raise_parse(code, idx, off, data[offsets[i] : offsets[i + 1]], shape, f"{name}[{i}]", item=i)
+
+
+def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> _Batch:
+    data, offsets = _kaggle_buffer(items, name)
+    nitem = offsets.size - 1
+    n = _NO_SHAPE if shape is None else shape[0] * shape[1]
+    ns = np.full(nitem, n, np.int64)
+    status, bounds, boff, areas = _ko.bounds_kaggle(np.frombuffer(data, np.uint8), offsets, ns, bool(strict))
+    _raise_first(status, data, offsets, shape, name)
     return _Batch(bounds, boff, areas, False, [shape] * nitem)
+
+
+def _kaggle_areas(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> np.ndarray:
+    data, offsets = _kaggle_buffer(items, name)
+    n = _NO_SHAPE if shape is None else shape[0] * shape[1]
+    status, areas = _ko.areas_kaggle(np.frombuffer(data, np.uint8), offsets, n, bool(strict))
+    _raise_first(status, data, offsets, shape, name)
+    return areas
 
 
 def _one_size(items: list) -> tuple[int, int] | None:
@@ -452,16 +470,16 @@ def area_many(rles: Any, *, shape: tuple[int, int] | None = None, strict: bool =
         )
     items = rles if type(rles) is list else list(rles)
     hw = None if shape is None else _check_shape(shape)
+    if not any(issubclass(t, dict) for t in set(map(type, items))):
+        return _kaggle_areas(items, hw, strict, "rles")
     coco = [i for i, x in enumerate(items) if isinstance(x, dict)]
-    if not coco:
-        return _kaggle_batch(items, hw, strict, "rles").areas
     if len(coco) == len(items):
         return _coco_batch(items, None, "rles").areas
     out = np.zeros(len(items), np.int64)
     kaggle = [i for i, x in enumerate(items) if not isinstance(x, dict)]
-    for index, batch in ((coco, lambda x: _coco_batch(x, None, "rles")), (kaggle, lambda x: _kaggle_batch(x, hw, strict, "rles"))):
+    for index, batch in ((coco, lambda x: _coco_batch(x, None, "rles").areas), (kaggle, lambda x: _kaggle_areas(x, hw, strict, "rles"))):
         try:
-            out[index] = batch([items[i] for i in index]).areas
+            out[index] = batch([items[i] for i in index])
         except InvalidRleError as exc:  # name the item by its index in rles
             raise _renamed(exc, index) from None
     return out
