@@ -176,6 +176,20 @@ def workload(name: str, masks: list[np.ndarray], repeat: int, post: bool) -> Non
             lambda: [rlemasklib.remove_small_components(o, connectivity=8, min_size=50) for o in objs8], "rlemasklib (RLE in, RLE out)")
         add("largest_component, 8-conn (masks/s)", u, lambda: [postprocess.largest_component(m) for m in m8],
             lambda: [rlemasklib.largest_connected_component(o, connectivity=8) for o in objs8], "rlemasklib (RLE in, RLE out)")
+        strs8 = [rle.encode(m) for m in m8]
+        shape8 = [m.shape for m in m8]
+        for i in range(min(30, u)):
+            got = postprocess.remove_small_rle(strs8[i], shape8[i], 50)
+            assert rle.decode(got, shape8[i]).tolist() == rlemasklib.decode(
+                rlemasklib.remove_small_components(objs8[i], connectivity=8, min_size=50)).tolist()
+        add("remove_small_rle(50), 8-conn, string in and out (masks/s)", u,
+            lambda: [postprocess.remove_small_rle(t, sh, 50) for t, sh in zip(strs8, shape8)],
+            lambda: [rlemasklib.remove_small_components(o, connectivity=8, min_size=50) for o in objs8],
+            "rlemasklib (RLE in, RLE out)")
+        add("largest_component_rle, 8-conn, string in and out (masks/s)", u,
+            lambda: [postprocess.largest_component_rle(t, sh) for t, sh in zip(strs8, shape8)],
+            lambda: [rlemasklib.largest_connected_component(o, connectivity=8) for o in objs8],
+            "rlemasklib (RLE in, RLE out)")
         add("fill_holes, 4-conn holes (masks/s)", u, lambda: [postprocess.fill_holes(m) for m in m8],
             lambda: [ndimage.binary_fill_holes(m) for m in m8], "scipy.ndimage")
         add("resize to 384 x 384, nearest (masks/s)", u, lambda: [postprocess.resize(m, (384, 384)) for m in m8],

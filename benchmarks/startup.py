@@ -10,7 +10,10 @@ compile), and the warm CLI call of issue 12
 "cold" uses a new empty ``NUMBA_CACHE_DIR``; "warm" reuses the folder the cold
 run filled. The four first calls of issue 12 (encode, decode, dice,
 hausdorff) are timed one after another inside one process (the first also
-pays numba's start-up) and each separately in its own cold process.
+pays numba's start-up) and each separately in its own cold process; then once
+more with the numpy twins of ``rlemask._tier`` switched off, which is what the
+numba kernels themselves cost (a large input or the 17th call of a process).
+The Hausdorff call is on two different masks, so the distance transform runs.
 
 Run: ``python benchmarks/startup.py [--quick]`` (``--quick``: no per-call
 cold processes, one repeat).
@@ -30,13 +33,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SRC = str(ROOT / "src")
 
-SETUP = "import numpy as np; m = np.zeros((266, 266), np.uint8); m[60:120, 70:150] = 1\n"
+SETUP = ("import numpy as np; m = np.zeros((266, 266), np.uint8); m[60:120, 70:150] = 1; "
+         "m2 = np.roll(m, (9, 5), axis=(0, 1))\n")
 CALLS = {
     "encode": "import rlemask; rlemask.encode(m)",
     "decode": "import rlemask; rlemask.decode('1 3 300 20', (266, 266))",
     "dice": "import rlemask; rlemask.dice(m, m)",
-    "hausdorff": "import rlemask; rlemask.hausdorff(m, m)",
+    "hausdorff": "import rlemask; rlemask.hausdorff(m, m2)",
 }
+# the same calls with the numpy twins of rlemask._tier switched off: what the kernels cost
+KERNELS_ONLY = "from rlemask import _tier; _tier.CALLS = 0\n"
 NUMPY_SNIPPET = """
 pixels = np.concatenate([[0], m.flatten(), [0]])
 runs = np.where(pixels[1:] != pixels[:-1])[0] + 1
@@ -77,9 +83,9 @@ def run(code: str, cache: str | None, timeout: float = 900) -> float:
     return time.perf_counter() - t0
 
 
-def calls_in_one_process(cache: str) -> tuple[float, list[float], float, list[float]]:
+def calls_in_one_process(cache: str, prefix: str = "") -> tuple[float, list[float], float, list[float]]:
     """Process wall time, wall time of each of the four first calls (in order), and the same in CPU time."""
-    body = SETUP + "import time\nts = []\ncs = []\n"
+    body = SETUP + prefix + "import time\nts = []\ncs = []\n"
     for call in CALLS.values():
         body += (f"t = time.perf_counter(); c = time.process_time(); {call}; "
                  "ts.append(time.perf_counter() - t); cs.append(time.process_time() - c)\n")
@@ -110,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
                      f"{sum(cold_cpu):.2f}", f"{sum(warm_cpu):.2f}"))
         rows.append(("  process (python + imports + four calls)", f"{cold_total:.2f}", f"{warm_total:.2f}",
                      f"{cold_cpu_total:.2f}", f"{warm_cpu_total:.2f}"))
+        kcache = os.path.join(tmp, "kernels")
+        _, cold, _, cold_cpu = calls_in_one_process(kcache, KERNELS_ONLY)
+        _, warm, _, warm_cpu = calls_in_one_process(kcache, KERNELS_ONLY)
+        for (name, _), c, w, cc, wc in zip(CALLS.items(), cold, warm, cold_cpu, warm_cpu):
+            rows.append((f"kernels only (twins off): rlemask.{name}, first call", f"{c:.2f}", f"{w:.2f}",
+                         f"{cc:.2f}", f"{wc:.2f}"))
+        rows.append(("kernels only: the four together", f"{sum(cold):.2f}", f"{sum(warm):.2f}",
+                     f"{sum(cold_cpu):.2f}", f"{sum(warm_cpu):.2f}"))
         if not args.quick:
             for name, call in CALLS.items():
                 alone = os.path.join(tmp, f"alone-{name}")

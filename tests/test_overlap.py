@@ -6,9 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from tests.reference import overlap_reference_matrix, rle_reference_coco_counts, rle_reference_encode
+from tests.reference import (
+    overlap_reference_matrix,
+    overlap_reference_pixels,
+    rle_reference_coco_counts,
+    rle_reference_encode,
+)
+from tests.strategies import rle_strings
 
 from rlemask import coco
 from rlemask.errors import InvalidRleError, RlemaskError
@@ -144,3 +150,32 @@ def test_empty_lists_give_empty_matrices():
     assert dice_matrix(["1 1"], [], shape=(2, 2)).shape == (1, 0)
     assert area_many([]).shape == (0,)
     assert math.isnan(iou_matrix([""], [None], shape=(2, 2), empty="skip")[0, 0])
+
+
+@settings(deadline=None)
+@example(keys=[])
+@example(keys=[5])
+@example(keys=[3, 3, 1, 3])
+@given(keys=st.lists(st.integers(-(2**40), 2**40), max_size=60))
+def test_the_heapsort_of_unsorted_runs_sorts(keys):
+    from rlemask import _kernels_overlap as _ko
+
+    arr = np.array(keys, np.int64)
+    idx = _ko._argsort(arr)
+    assert sorted(idx.tolist()) == list(range(len(keys)))  # a permutation
+    assert arr[idx].tolist() == sorted(keys)
+
+
+@settings(deadline=None)
+@given(texts=st.lists(rle_strings(40), max_size=8), strict=st.booleans())
+def test_area_many_of_strings_equals_the_reference(texts, strict):
+    """The area-only kernel (every item a string): the size of each item's pixel set."""
+    from tests.reference import RleReferenceError
+
+    try:
+        want = [len(overlap_reference_pixels(t, (1, 40), strict=strict)) for t in texts]
+    except RleReferenceError:
+        with pytest.raises(InvalidRleError):
+            area_many(texts, shape=(1, 40), strict=strict)
+        return
+    assert area_many(texts, shape=(1, 40), strict=strict).tolist() == want

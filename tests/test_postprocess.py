@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from tests.reference import postprocess_reference
 
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
-from rlemask.postprocess import fill_holes, largest_component, remove_small, resize
+from rlemask.postprocess import (
+    fill_holes,
+    fill_holes_rle,
+    largest_component,
+    largest_component_rle,
+    remove_small,
+    remove_small_rle,
+    resize,
+)
+from rlemask.rle import decode, encode
 
 pytest.importorskip("scipy.ndimage", reason="scipy is in the 'test' extra")
 CONN = st.sampled_from([4, 8])
@@ -111,3 +120,35 @@ def test_bad_input_raises_with_what_is_expected():
         resize(np.zeros((2, 2)), (2,))
     with pytest.raises(InvalidMaskError, match=r"no pixels to resize from"):
         resize(np.zeros((0, 2)), (2, 2))
+
+
+# ----------------------------------------------------------------------------------
+# Kaggle strings in and out
+# ----------------------------------------------------------------------------------
+
+
+@example(m=np.ones((3, 5), np.uint8), conn=4, size=2)  # one run across every row end
+@example(m=np.eye(4, dtype=np.uint8), conn=8, size=2)  # joined through corners only
+@given(m=masks(), conn=CONN, size=st.sampled_from([None, 0, 1, 2, 3, 10]))
+def test_run_length_versions_equal_decode_dense_encode(m, conn, size):
+    a = np.asarray(m, np.uint8)
+    text = encode(a)
+    want = encode(remove_small(a, size or 0, connectivity=conn))
+    assert remove_small_rle(text, a.shape, size or 0, connectivity=conn) == want
+    assert largest_component_rle(text, a.shape, connectivity=conn) == encode(largest_component(a, connectivity=conn))
+    filled = fill_holes_rle(text, a.shape, connectivity=conn, max_size=size)
+    assert filled == encode(fill_holes(a, connectivity=conn, max_size=size))
+    np.testing.assert_array_equal(decode(filled, a.shape), fill_holes(a, connectivity=conn, max_size=size))
+
+
+def test_run_length_versions_reject_what_decode_rejects():
+    with pytest.raises(InvalidRleError, match=r"run 1 \(start=2, length=1\) starts before run 0"):
+        remove_small_rle("1 3 2 1", (3, 3), 1)
+    assert remove_small_rle("5 1 1 3 2 1", (3, 3), 1, strict=False) == "1 3 5 1"  # the union
+    with pytest.raises(InvalidRleError, match=r"past the 9 pixels of shape=\(3, 3\)"):
+        largest_component_rle("8 5", (3, 3))
+    with pytest.raises(InvalidRleError, match="not a shape"):
+        fill_holes_rle("1 1", (3,))
+    with pytest.raises(RlemaskError, match=r"min_size=-2; expected a non-negative int"):
+        remove_small_rle("1 1", (3, 3), -2)
+    assert remove_small_rle(None, (3, 3), 1) == "" and fill_holes_rle("", (3, 3)) == ""

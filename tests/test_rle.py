@@ -156,6 +156,38 @@ def test_area_equals_reference(text):
     assert area(text) == sum(values[1::2])
 
 
+@st.composite
+def _token_streams(draw):
+    """Long strings of 1-10 digit numbers: the parser's 8-bytes-at-a-time path and its exits."""
+    n = draw(st.integers(0, 24))
+    parts = []
+    for _ in range(n):
+        digits = draw(st.integers(1, 10))
+        parts.append(str(draw(st.integers(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1))))
+        if draw(st.integers(0, 15)) == 0:
+            parts[-1] += draw(st.sampled_from([":", "/", "x", "\x0e", "-"]))
+        parts.append(draw(st.sampled_from([" "] * 12 + ["  ", "\t", " \n", "\r\n"])))
+    text = "".join(parts)
+    return text.rstrip() if draw(st.booleans()) else text
+
+
+@example(text="1234567 1234567 1")
+@example(text="12345678 1 2 3 4 5 6 7")
+@example(text="1 2 3 4 5 6 7 8:")
+@example(text="1 2 3 4 5 6 71234567 1")
+@example(text="1 2 3 4  5 6")
+@given(text=_token_streams())
+def test_the_parser_equals_the_reference_on_token_streams(text):
+    data = np.frombuffer(text.encode(), np.uint8)
+    code, idx, off, values = _kernels.parse(data)
+    try:
+        want = rle_reference_parse(text)
+    except RleReferenceError:
+        assert code != 0
+        return
+    assert code == 0 and values.tolist() == want
+
+
 # ----------------------------------------------------------------------------------
 # fixed examples
 # ----------------------------------------------------------------------------------

@@ -42,6 +42,15 @@ from rlemask._codes import BIG as _BIG
 from rlemask._codes import E_BIG, E_END, E_NEG, E_ODD, E_ORDER, E_SPACE, E_START, E_TOKEN, E_VALUE, OK  # noqa: F401
 
 _ONES = np.uint64(0x0101010101010101)
+# the parser's 8-bytes-at-a-time path (SWAR): digit values, non-digit bytes, lanes
+_ASCII0 = np.uint64(0x3030303030303030)
+_DIGIT_GAP = np.uint64(0x7676767676767676)  # a byte value 0-9 plus this stays below 0x80
+_HIGH_BITS = np.uint64(0x8080808080808080)
+_BYTE = np.uint64(0xFF)
+_SPACE_MINUS_0 = np.uint64(0xF0)  # ord(" ") - ord("0"), as a byte
+_LANES16 = np.uint64(0x00FF00FF00FF00FF)
+_LANES32 = np.uint64(0x0000FFFF0000FFFF)
+_LOW32 = np.uint64(0xFFFFFFFF)
 _HIGH = np.uint64(0xFEFEFEFEFEFEFEFE)
 _ZERO64 = np.uint64(0)
 
@@ -82,25 +91,46 @@ def _parse(buf, lo, hi, pairs, p0):
     On success ``index`` is the number of tokens. ``offset`` is relative to ``lo``.
     """
     ntok = 0
+    v = np.int64(-1)  # the value of the token being read, -1 between tokens
+    first = lo
     i = lo
     while i < hi:
-        c = np.int64(buf[i])
-        if c == 32 or (c >= 9 and c <= 13):
-            i += 1
-            continue
-        first = i
-        v = np.int64(0)
-        while i < hi:
-            c = np.int64(buf[i])
-            if c == 32 or (c >= 9 and c <= 13):
-                break
-            d = c - 48
-            if d < 0 or d > 9:
-                return E_TOKEN, ntok, i - lo
-            if v >= _BIG:
+        # between tokens: the common shape, 1-7 digits and one space, 8 bytes at a time
+        while v < 0 and i + 8 <= hi:
+            x = _load64(buf, i) - _ASCII0
+            nd = ((x + _DIGIT_GAP) | x) & _HIGH_BITS  # high bit of each byte that is not a digit
+            if nd == _ZERO64:
+                break  # 8 digits or more: byte by byte
+            k = _ctz(nd) >> np.uint64(3)  # leading digits
+            if k == _ZERO64 or ((x >> (k << np.uint64(3))) & _BYTE) != _SPACE_MINUS_0:
+                break  # not "digits then one space": byte by byte
+            t = x << ((np.uint64(8) - k) << np.uint64(3))  # the digits, behind leading zeros
+            t = (t * np.uint64(10) + (t >> np.uint64(8))) & _LANES16
+            t = (t * np.uint64(100) + (t >> np.uint64(16))) & _LANES32
+            t = (t * np.uint64(10000) + (t >> np.uint64(32))) & _LOW32
+            pairs[p0 + ntok] = np.int64(t)
+            ntok += 1
+            i += np.int64(k) + 1
+        if i >= hi:
+            break
+        d = np.int64(buf[i]) - 48
+        if np.uint64(d) <= np.uint64(9):  # a digit: the commonest byte, tested first
+            if v < 0:
+                v = d
+                first = i
+            elif v >= _BIG:
                 return E_BIG, ntok, first - lo
-            v = v * 10 + d
-            i += 1
+            else:
+                v = v * 10 + d
+        elif d == -16 or (d >= -39 and d <= -35):  # space, \t \n \v \f \r
+            if v >= 0:
+                pairs[p0 + ntok] = v
+                ntok += 1
+                v = -1
+        else:
+            return E_TOKEN, ntok, i - lo
+        i += 1
+    if v >= 0:
         pairs[p0 + ntok] = v
         ntok += 1
     if ntok & 1:
@@ -153,27 +183,28 @@ def _fill(pairs, p0, nrun, out, strict):
 def parse(buf):
     """Parse a whole ASCII buffer; return (code, index, offset, pairs[:ntok])."""
     pairs = np.empty((buf.size + 1) // 2, np.int64)
-    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), buf.size, pairs, np.int64(0))
     if code != OK:
         return code, idx, off, pairs[:0]
     return code, idx, off, pairs[:idx]
 
 
 @njit(cache=True, nogil=True)
-def decode_into(buf, out, strict):
+def decode_into(buf, out, strict, pairs):
     """Decode ASCII ``buf`` into the flat uint8 ``out``; return (code, index, offset).
 
-    Nothing is written to ``out`` unless the whole string is valid.
+    Nothing is written to ``out`` unless the whole string is valid. ``pairs``
+    is int64 scratch of at least ``(buf.size + 1) // 2`` values (allocated by
+    the caller: an ``np.empty`` here would compile numba's own on a cold cache).
     """
-    pairs = np.empty((buf.size + 1) // 2, np.int64)
-    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), buf.size, pairs, np.int64(0))
     if code != OK:
         return code, idx, off
     nrun = idx // 2
-    code, r = _validate(pairs, 0, nrun, out.size, strict)
+    code, r = _validate(pairs, np.int64(0), nrun, out.size, strict)
     if code != OK:
         return code, r, 0
-    _fill(pairs, 0, nrun, out, strict)
+    _fill(pairs, np.int64(0), nrun, out, strict)
     return OK, nrun, 0
 
 
@@ -282,13 +313,13 @@ def _fill_span(pairs, pstart, nruns, flat, n, lo, hi, strict, zeroed):
 @njit(cache=True, nogil=True)
 def check_runs(pairs, n, strict):
     """Validate interleaved (start, length) ``pairs``; return (code, run)."""
-    return _validate(pairs, 0, pairs.size // 2, n, strict)
+    return _validate(pairs, np.int64(0), pairs.size // 2, n, strict)
 
 
 @njit(cache=True, nogil=True)
 def fill_runs(pairs, out, strict):
     """Write validated interleaved ``pairs`` into the flat ``out``."""
-    _fill(pairs, 0, pairs.size // 2, out, strict)
+    _fill(pairs, np.int64(0), pairs.size // 2, out, strict)
 
 
 @njit(cache=True, nogil=True)
@@ -298,12 +329,12 @@ def area(buf):
     Returns (code, index, offset, area).
     """
     pairs = np.empty((buf.size + 1) // 2, np.int64)
-    code, idx, off = _parse(buf, 0, buf.size, pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), buf.size, pairs, np.int64(0))
     if code != OK:
         return code, idx, off, 0
     nrun = idx // 2
     # no shape: the only bound is the int64 range, kept far away by _BIG
-    code, r = _validate(pairs, 0, nrun, np.int64(1) << 62, True)
+    code, r = _validate(pairs, np.int64(0), nrun, np.int64(1) << 62, True)
     if code != OK:
         return code, r, 0, 0
     total = 0
@@ -358,12 +389,31 @@ def _u64(typingctx, arr):
     return retty(arr), codegen
 
 
+@intrinsic
+def _load64(typingctx, arr, offset):
+    """The 8 bytes ``arr[offset:offset + 8]`` of a 1-D contiguous uint8 array as a
+    little-endian uint64, at any byte offset (an unaligned load; no bounds check).
+    ``arr`` may also be ``bytes`` (any 1-D contiguous uint8 buffer)."""
+    if not (isinstance(arr, types.Buffer) and arr.ndim == 1 and arr.layout == "C" and arr.dtype == types.uint8):
+        return None
+    if not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        off = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(ary.data, [off]), IntType(64).as_pointer())
+        return builder.load(ptr, align=1)
+
+    return types.uint64(arr, offset), codegen
+
+
 @njit(cache=True, nogil=True)
 def _skip(w, wi, pattern):
     """First word index ``>= wi`` whose word is not ``pattern`` (or ``w.size``)."""
     nw = w.size
     # short stretches (the gaps inside an organ) 4 words at a time
-    stop = min(nw, wi + 64)
+    stop = wi + 64 if wi + 64 < nw else nw
     while wi + 4 <= stop:
         block = w[wi : wi + 4]
         if ((block[0] ^ pattern) | (block[1] ^ pattern) | (block[2] ^ pattern) | (block[3] ^ pattern)) != _ZERO64:
@@ -495,7 +545,7 @@ def encode(a):
     cap = min(bound, 1 << 18)
     while True:
         buf = np.empty(cap, np.uint8)
-        k = _encode_bounded(a, buf, 0, cap)
+        k = _encode_bounded(a, buf, np.int64(0), cap)
         if k < -1:
             return E_VALUE, -2 - k, buf, 0
         if k >= 0:
@@ -518,7 +568,7 @@ def _bound(n):
 def _encoded_size(a):
     """Bytes of the ASCII encoding of ``a``, or ``-1 - offset`` for a bad value."""
     size = _bound(a.size)
-    k = _encode_bounded(a, np.empty(size, np.uint8), 0, size)
+    k = _encode_bounded(a, np.empty(size, np.uint8), np.int64(0), size)
     return k + 1 if k < -1 else k
 
 
@@ -573,7 +623,7 @@ def _encode_bounded(a, buf, k, kmax):
                     return -2 - j
         if found < 0:
             found = n
-            for j in range(max(pos, nw << 3), n):
+            for j in range(pos if pos > nw << 3 else nw << 3, n):
                 c = a[j]
                 if c == want:
                     found = j
@@ -594,24 +644,27 @@ def _encode_bounded(a, buf, k, kmax):
             buf[k] = 32
             k += 1
         first = False
-        for q in range(2):
-            num = start + 1 if q == 0 else found - start
-            if q:
-                buf[k] = 32
-                k += 1
-            d = 1
-            t = num
-            while t >= 10:
-                t //= 10
-                d += 1
-            i = k + d - 1
-            while i >= k:
-                buf[i] = 48 + num % 10
-                num //= 10
-                i -= 1
-            k += d
+        k = _put(buf, k, start + 1)
+        buf[k] = 32
+        k = _put(buf, k + 1, found - start)
         pos = found
         want = 1
+
+
+@njit(cache=True, nogil=True)
+def _put(out, p, v):
+    """Write the decimal digits of ``v >= 0`` at ``out[p:]``; return the new end."""
+    d = 1
+    t = v
+    while t >= 10:
+        t //= 10
+        d += 1
+    i = p + d - 1
+    while i >= p:
+        out[i] = 48 + v % 10
+        v //= 10
+        i -= 1
+    return p + d
 
 
 @njit(cache=True, nogil=True)
@@ -634,13 +687,15 @@ def _gather(masks, slots, ends):
     for i in range(nitem):
         total += sizes[i] + 1
     buf = np.empty(total, np.uint8)
-    k = 0
+    k = np.int64(0)  # not a literal 0: that would compile a second _encode_bounded
     for i in range(nitem):
         if ends[i] == -1:
             # validated by _encoded_size, and buf holds exactly sizes[i] bytes here
             k = _encode_bounded(masks[i], buf, k, k + sizes[i] + 44)
         else:
-            buf[k : k + sizes[i]] = slots[i, : sizes[i]]
+            row = slots[i]
+            for j in range(sizes[i]):  # a loop: a slice copy compiles numba's size-mismatch error (5 s)
+                buf[k + j] = row[j]
             k += sizes[i]
         buf[k] = 10
         k += 1
@@ -660,8 +715,9 @@ def encode_many(masks, slots):
     nitem = masks.shape[0]
     width = slots.shape[1]
     ends = np.empty(nitem, np.int64)
+    start = np.int64(0)  # not a literal 0: one compiled _encode_bounded for every caller
     for i in prange(nitem):
-        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+        ends[i] = _encode_bounded(masks[i], slots[i], start, width)
     return _gather(masks, slots, ends)
 
 
@@ -671,8 +727,9 @@ def encode_many_serial(masks, slots):
     nitem = masks.shape[0]
     width = slots.shape[1]
     ends = np.empty(nitem, np.int64)
+    start = np.int64(0)
     for i in range(nitem):
-        ends[i] = _encode_bounded(masks[i], slots[i], 0, width)
+        ends[i] = _encode_bounded(masks[i], slots[i], start, width)
     return _gather(masks, slots, ends)
 
 

@@ -21,13 +21,31 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
-from rlemask._kernels import E_BIG, E_END, E_NEG, E_ODD, E_TOKEN, E_VALUE, OK, _memset, _next_run, _words
+from rlemask._kernels import (
+    _HIGH,
+    E_BIG,
+    E_END,
+    E_NEG,
+    E_ODD,
+    E_TOKEN,
+    E_VALUE,
+    OK,
+    _ctz,
+    _find,
+    _first_bad,
+    _load64,
+    _memset,
+    _next_run,
+    _words,
+)
 
 # counts that add up to fewer pixels than the size
 E_SHORT = 10
 
 # 5-bit groups of one LEB128-like value: 13 hold any int64 difference
 _GROUPS = 13
+_ZERO64 = np.uint64(0)
+_BYTE = np.uint64(0xFF)
 
 
 @njit(cache=True, nogil=True)
@@ -54,7 +72,8 @@ def _grow(buf, need):
     if need <= buf.size:
         return buf
     grown = np.empty(max(need, 2 * buf.size), buf.dtype)
-    grown[: buf.size] = buf
+    for i in range(buf.size):  # a loop: a slice copy compiles numba's size-mismatch error (seconds)
+        grown[i] = buf[i]
     return grown
 
 
@@ -79,42 +98,37 @@ def _emit(flips, m, n, out, p):
 
 
 @njit(cache=True, nogil=True)
-def _toggles(segs, c, ncur, nprev, ev, m, y, colcount):
-    """Record the columns where row ``y`` (runs ``segs[c, :ncur]``, flat pairs
-    ``x0, x1``) differs from the row above (``segs[1 - c, :nprev]``) as events
-    ``ev[m], ev[m + 1] = (x, y)``; return the new ``m``. ``ev`` has room for
-    ``2 * width`` more values.
-
-    The run ends of both rows, merged, with coinciding ones cancelled, are
-    the ends of the intervals of columns whose value changes.
-    """
-    cur = segs[c]
-    prev = segs[1 - c]
-    i = 0
-    j = 0
-    t = 0
-    t0 = 0
-    while i < ncur or j < nprev:
-        if j >= nprev or (i < ncur and cur[i] < prev[j]):
-            b = cur[i]
-            i += 1
-        elif i >= ncur or prev[j] < cur[i]:
-            b = prev[j]
-            j += 1
-        else:  # the same boundary in both rows: no change there
-            i += 1
-            j += 1
-            continue
-        if t & 1:
-            for x in range(t0, b):
-                ev[m] = x
-                ev[m + 1] = y
-                colcount[x + 1] += 1
-                m += 2
-        else:
-            t0 = b
-        t += 1
-    return m
+def _row_events(cur, c0, prv, p0, w, y, ev, m, colcount):
+    """Record the columns where row ``cur[c0:c0 + w]`` differs from ``prv[p0:p0 + w]``
+    as events ``ev[m], ev[m + 1] = (x, y)`` (room for ``2 * w`` values); return the
+    new ``m`` (even) plus 1 when the current row holds a one, or ``-1 - offset`` of
+    its first value above 1."""
+    nw = w >> 3
+    hi = _ZERO64
+    for q in range(nw):
+        k = q << 3
+        cw = _load64(cur, c0 + k)
+        hi |= cw
+        d = cw ^ _load64(prv, p0 + k)
+        while d != _ZERO64:
+            b = _ctz(d) >> np.uint64(3)
+            x = k + np.int64(b)
+            ev[m] = x
+            ev[m + 1] = y
+            colcount[x + 1] += 1
+            m += 2
+            d &= ~(_BYTE << (b << np.uint64(3)))
+    for x in range(8 * nw, w):
+        v = cur[c0 + x]
+        hi |= np.uint64(v)
+        if v != prv[p0 + x]:
+            ev[m] = x
+            ev[m + 1] = y
+            colcount[x + 1] += 1
+            m += 2
+    if (hi & _HIGH) != _ZERO64:  # one return point in the loops: LLVM keeps them tight
+        return -1 - _first_bad(cur, c0, c0 + w)
+    return m + (hi != _ZERO64)
 
 
 @njit(cache=True, nogil=True)
@@ -124,86 +138,48 @@ def encode_rows(masks, h, w):
 
     ``buf[ends[i - 1]:ends[i]]`` is the compressed counts of mask ``i``
     (``ends[-1] == 0``). On a value other than 0/1: ``code == E_VALUE`` and
-    ``item`` / ``offset`` locate it (row-major offset in the mask).
+    ``item`` / ``offset`` locate it (row-major offset in the mask, the first one).
 
-    The runs of each row are found 64 pixels at a time; the run boundaries
-    of the column-order stream come from comparing consecutive rows' runs.
+    Each row is compared with the row above, 8 pixels at a time (unaligned
+    64-bit loads, XOR): a zero word means no transition there, so the cost
+    is one pass over the pixels plus the number of transitions.
     """
     nitem = masks.shape[0]
     n = h * w
     out = np.empty(64 * nitem + 64, np.uint8)
     ends = np.zeros(nitem, np.int64)
-    ev = np.empty(8 * (h + w) + 64, np.int64)  # (column, row) of each change
+    ev = np.empty(4 * (h + w) + 64, np.int64)  # (column, row) of each transition
     colcount = np.zeros(w + 1, np.int64)
-    segs = np.empty((2, w + 2), np.int64)  # x0, x1 pairs of the runs of two rows
-    p = 0
+    zero = np.zeros(w + 8, np.uint8)  # row -1 and row h
+    p = np.int64(0)
     for i in range(nitem):
         a = masks[i]
         wd = _words(a)
         colcount[:] = 0
-        m = 0
-        c = 0  # segs[c] holds row y, segs[1 - c] row y - 1
-        ncur = 0
-        nprev = 0
-        y = 0
-        pos = 0
-        while True:
-            if pos < n:
-                s, e = _next_run(a, wd, pos, n)
-            else:
-                s, e = n, n
-            if s < 0:
-                return E_VALUE, i, e, out[:0], ends
-            ys = s // w if s < n else h
-            while y < ys:  # close the rows before the one this run starts in
-                if ncur or nprev:
-                    if m + 2 * w + 2 > ev.size:
-                        ev = _grow(ev, m + 2 * w + 2)
-                    m = _toggles(segs, c, ncur, nprev, ev, m, y, colcount)
-                c = 1 - c
-                nprev = ncur
-                ncur = 0
-                y += 1
-                if nprev == 0:  # rows of zeros under a row of zeros: nothing changes
-                    y = ys
-            if s >= n:
-                if nprev:  # the last row against the zeros below the mask
-                    if m + 2 * w + 2 > ev.size:
-                        ev = _grow(ev, m + 2 * w + 2)
-                    m = _toggles(segs, c, 0, nprev, ev, m, h, colcount)
-                break
-            if s == y * w and e >= (y + 2) * w:
-                # whole rows of ones: only the first can differ from the row above
-                full = (e - s) // w
-                segs[c, 0] = 0
-                segs[c, 1] = w
-                if m + 2 * w + 2 > ev.size:
-                    ev = _grow(ev, m + 2 * w + 2)
-                m = _toggles(segs, c, 2, nprev, ev, m, y, colcount)
-                c = 1 - c
-                nprev = 2
-                ncur = 0
-                y += full
-                s += full * w
-                if s >= e:
-                    pos = e
-                    continue
-            while True:  # the run, split at row ends
-                stop = min(e, (y + 1) * w)
-                segs[c, ncur] = s - y * w
-                segs[c, ncur + 1] = stop - y * w
-                ncur += 2
-                if stop >= e:
+        m = np.int64(0)
+        y = 0 if n else h + 1  # no pixels: no rows to compare
+        above = False  # the row above y holds a one
+        while y <= h:
+            if not above and y < h:  # skip the rows of zeros under a row of zeros
+                s = _find(a, wd, y * w, n, 1)
+                if s < 0:
+                    return E_VALUE, i, -1 - s, out[:0], ends
+                y = s // w
+                if y >= h:
                     break
-                if m + 2 * w + 2 > ev.size:
-                    ev = _grow(ev, m + 2 * w + 2)
-                m = _toggles(segs, c, ncur, nprev, ev, m, y, colcount)
-                c = 1 - c
-                nprev = ncur
-                ncur = 0
-                y += 1
-                s = stop
-            pos = e
+            if m + 2 * w + 2 > ev.size:
+                ev = _grow(ev, m + 2 * w + 2)
+            if y == 0:
+                m = _row_events(a, np.int64(0), zero, np.int64(0), w, y, ev, m, colcount)
+            elif y < h:
+                m = _row_events(a, y * w, a, y * w - w, w, y, ev, m, colcount)
+            else:
+                m = _row_events(zero, np.int64(0), a, y * w - w, w, y, ev, m, colcount)
+            if m < 0:
+                return E_VALUE, i, -1 - m, out[:0], ends
+            above = (m & 1) == 1
+            m -= m & 1
+            y += 1
         # counting sort by column (stable: rows stay increasing within a column)
         for x in range(w):
             colcount[x + 1] += colcount[x]
@@ -213,7 +189,7 @@ def encode_rows(masks, h, w):
             flips[colcount[x]] = x * h + ev[k + 1]
             colcount[x] += 1
         # a change below column x and one atop column x + 1 coincide: drop both
-        q = 0
+        q = np.int64(0)
         for k in range(m // 2):
             if q > 0 and flips[q - 1] == flips[k]:
                 q -= 1
@@ -238,11 +214,11 @@ def encode_columns(masks):
     out = np.empty(64 * nitem + 64, np.uint8)
     ends = np.zeros(nitem, np.int64)
     flips = np.empty(64, np.int64)
-    p = 0
+    p = np.int64(0)
     for i in range(nitem):
         a = masks[i]
         wd = _words(a)
-        m = 0
+        m = np.int64(0)
         pos = 0
         while pos < n:
             s, e = _next_run(a, wd, pos, n)
@@ -302,7 +278,7 @@ def _decompress(buf, lo, hi, counts, c0):
 def decompress(buf):
     """All counts of one compressed string; return (code, count index, offset, counts)."""
     counts = np.empty(max(buf.size, 1), np.int64)
-    code, m, off = _decompress(buf, 0, buf.size, counts, 0)
+    code, m, off = _decompress(buf, np.int64(0), buf.size, counts, np.int64(0))
     return code, m, off, counts[:m]
 
 
@@ -326,7 +302,14 @@ def _check_counts(counts, c0, m, n):
 @njit(cache=True, nogil=True)
 def _fill_counts(counts, c0, m, flat, zeroed):
     """Write validated counts (zeros first, alternating) into the whole of ``flat``
-    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``)."""
+    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``).
+
+    Zeros go in one ``memset`` of the whole mask when there are many runs
+    (faster than one per run), else run by run.
+    """
+    if not zeroed and m > 8:
+        _memset(flat, 0, flat.size, 0)
+        zeroed = True
     pos = 0
     for k in range(m):
         c = counts[c0 + k]
@@ -348,7 +331,7 @@ def decode_compressed(buf, offsets, n, out, zeroed):
     counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
     cstart = np.empty(nitem, np.int64)
     ncount = np.zeros(nitem, np.int64)
-    c0 = 0
+    c0 = np.int64(0)
     bad = 0
     for i in range(nitem):
         code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, c0)
@@ -373,18 +356,20 @@ def decode_compressed(buf, offsets, n, out, zeroed):
 
 
 @njit(cache=True, nogil=True)
-def decode_one(buf, flat, zeroed):
-    """Decode one compressed counts string into the whole of ``flat``; return
-    (code, count index, offset or total) as :func:`decode_compressed`."""
-    n = flat.size
-    counts = np.empty(max(buf.size, 1), np.int64)
-    code, m, off = _decompress(buf, 0, buf.size, counts, 0)
+def decode_one(buf, out, zeroed):
+    """Decode one compressed counts string (``bytes``) into the whole of the
+    contiguous uint8 array ``out`` (any shape); return (code, count index, offset
+    or total) as :func:`decode_compressed`."""
+    n = out.size
+    flat = out.reshape(n)
+    counts = np.empty(len(buf) + 1, np.int64)
+    code, m, off = _decompress(buf, np.int64(0), len(buf), counts, np.int64(0))
     if code != OK:
         return code, m, off
-    code, m2, total = _check_counts(counts, 0, m, n)
+    code, m2, total = _check_counts(counts, np.int64(0), m, n)
     if code != OK:
         return code, m2, total
-    _fill_counts(counts, 0, m, flat, zeroed)
+    _fill_counts(counts, np.int64(0), m, flat, zeroed)
     return OK, m, 0
 
 
@@ -417,9 +402,9 @@ def areas_compressed(buf, offsets, n):
     areas = np.zeros(nitem, np.int64)
     counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
     for i in range(nitem):
-        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, 0)
+        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, np.int64(0))
         if code == OK:
-            code, m2, off = _check_counts(counts, 0, m, n)
+            code, m2, off = _check_counts(counts, np.int64(0), m, n)
             if code != OK:
                 m = m2
         if code != OK:

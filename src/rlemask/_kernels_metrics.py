@@ -33,7 +33,7 @@ def _lane_sum(acc):  # pragma: no cover - compiled
     return np.int64((pairs * _ONES16) >> np.uint64(48))
 
 
-def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no cover - compiled
+def _count_rows(pred, truth, pred64, truth64, n_rows, row_len, inter, sum_p, sum_t, bad):  # pragma: no cover - compiled
     """Per row of ``row_len`` uint8 values: |P & T|, |P|, |T| and a non-binary flag.
 
     ``pred`` and ``truth`` are 1-D uint8 arrays of ``n_rows * row_len`` values;
@@ -43,11 +43,12 @@ def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no co
     every 255 words before a lane can overflow. ``bad[r]`` is 1 when row ``r``
     holds a value other than 0 or 1 in either array; the counts of such a row
     are meaningless and the wrapper raises.
+
+    The four outputs (int64, int64, int64, uint8; ``n_rows`` each, any
+    content) come from the caller, as do all arrays of the kernels here: a
+    numba ``np.zeros`` / ``np.empty`` / ``np.argsort`` inside a kernel compiles
+    its own implementation on a cold cache (0.1-2 s each).
     """
-    inter = np.zeros(n_rows, np.int64)
-    sum_p = np.zeros(n_rows, np.int64)
-    sum_t = np.zeros(n_rows, np.int64)
-    bad = np.zeros(n_rows, np.uint8)
     n_words = pred64.shape[0]
     for r in prange(n_rows):
         b0 = r * row_len
@@ -75,7 +76,7 @@ def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no co
         o_word = np.uint64(0)
         w = w0
         while w < w1:
-            stop = min(w + 255, w1)
+            stop = w + 255 if w + 255 < w1 else w1
             ai = np.uint64(0)
             ap = np.uint64(0)
             at = np.uint64(0)
@@ -92,7 +93,7 @@ def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no co
             t_acc += _lane_sum(at)
             o_word |= ao
             w = stop
-        tail_start = max(8 * w1, head_end)
+        tail_start = 8 * w1 if 8 * w1 > head_end else head_end
         for k in range(tail_start, b1):
             x = pred[k]
             y = truth[k]
@@ -112,20 +113,24 @@ def _count_rows(pred, truth, pred64, truth64, n_rows, row_len):  # pragma: no co
 # --------------------------------------------------------------------------
 
 
-def _bbox_union(a, b):  # pragma: no cover - compiled
+def _bbox_union(a, b, cnt, ext):  # pragma: no cover - compiled
     """Per-plane counts and the bounding box of ``a | b`` (3-D uint8 0/1, one shape).
 
-    Returns ``(counts, box)``: ``counts[i] = (|a|, |b|, |a & b|)`` of plane
-    ``i`` (int64, shape (n0, 3)) and ``box = (lo0, hi0, lo1, hi1, lo2, hi2)``,
-    half-open bounds, all 0 when both arrays are all zero.
+    Fills ``cnt[i] = (|a|, |b|, |a & b|)`` of plane ``i`` (int64, shape
+    (n0, 3)) and uses ``ext`` (int64, shape (n0, 4), any content) as scratch;
+    returns ``box = (lo0, hi0, lo1, hi1, lo2, hi2)``, half-open bounds, all 0
+    when both arrays are all zero.
     """
     n0, n1, n2 = a.shape
-    cnt = np.zeros((n0, 3), np.int64)
-    lo1s = np.full(n0, n1, np.int64)
-    hi1s = np.full(n0, -1, np.int64)
-    lo2s = np.full(n0, n2, np.int64)
-    hi2s = np.full(n0, -1, np.int64)
+    lo1s = ext[:, 0]
+    hi1s = ext[:, 1]
+    lo2s = ext[:, 2]
+    hi2s = ext[:, 3]
     for i in prange(n0):
+        lo1s[i] = n1
+        hi1s[i] = -1
+        lo2s[i] = n2
+        hi2s[i] = -1
         ca = 0
         cb = 0
         cab = 0
@@ -170,25 +175,23 @@ def _bbox_union(a, b):  # pragma: no cover - compiled
             if i < lo0:
                 lo0 = i
             hi0 = i
-            lo1 = min(lo1, lo1s[i])
-            hi1 = max(hi1, hi1s[i])
-            lo2 = min(lo2, lo2s[i])
-            hi2 = max(hi2, hi2s[i])
-    box = np.zeros(6, np.int64)
-    if hi0 >= 0:
-        box[0] = lo0
-        box[1] = hi0 + 1
-        box[2] = lo1
-        box[3] = hi1 + 1
-        box[4] = lo2
-        box[5] = hi2 + 1
-    return cnt, box
+            if lo1s[i] < lo1:
+                lo1 = lo1s[i]
+            if hi1s[i] > hi1:
+                hi1 = hi1s[i]
+            if lo2s[i] < lo2:
+                lo2 = lo2s[i]
+            if hi2s[i] > hi2:
+                hi2 = hi2s[i]
+    if hi0 < 0:
+        return 0, 0, 0, 0, 0, 0
+    return lo0, hi0 + 1, lo1, hi1 + 1, lo2, hi2 + 1
 
 
 _FAR = 1 << 40  # "no feature" distance in index units, far beyond any array side
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _envelope_1d(f, n, step, d, v, z):  # pragma: no cover - compiled
     """Felzenszwalb-Huttenlocher lower envelope: d[q] = min_p (q-p)^2 step^2 + f[p].
 
@@ -242,16 +245,17 @@ def _envelope_1d(f, n, step, d, v, z):  # pragma: no cover - compiled
         d[q] = dx * dx + f[p]
 
 
-def _axis0_sq(b, s0, g):  # pragma: no cover - compiled
+def _axis0_sq(b, s0, g, lasts):  # pragma: no cover - compiled
     """Squared distance to the nearest nonzero of ``b`` along axis 0 (``inf`` if none).
 
-    Written into ``g``, a float64 array of the shape of ``b``, which is returned.
+    Written into ``g``, a float64 array of the shape of ``b``, which is
+    returned; ``lasts`` (int64, shape ``b.shape[1:]``, any content) is scratch.
     """
     n0, n1, n2 = b.shape
     # 1. axis 0: squared distance to the nearest feature along the axis
     #    (branch-free sweeps; a distance >= _FAR means no feature on the column)
     for j in prange(n1):
-        last = np.empty(n2, np.int64)
+        last = lasts[j]
         for k in range(n2):
             last[k] = -_FAR
         for i in range(n0):
@@ -263,24 +267,26 @@ def _axis0_sq(b, s0, g):  # pragma: no cover - compiled
         for i in range(n0 - 1, -1, -1):
             for k in range(n2):
                 last[k] = i if b[i, j, k] else last[k]
-                dist = min(g[i, j, k], last[k] - i)
+                up = g[i, j, k]
+                dist = last[k] - i
+                if up < dist:
+                    dist = up
                 x = dist * s0
                 g[i, j, k] = x * x if dist < _FAR // 2 else np.inf
     return g
 
 
-def _query_bounds(a, b, g, s1, s2):  # pragma: no cover - compiled
+def _query_bounds(a, b, g, s1, s2, row_u, plane_u):  # pragma: no cover - compiled
     """Largest upper bound, per row and per plane, of the squared distances to ``b``
     of the voxels of ``a & ~b`` (the queries); 0 where a row or plane has none.
 
     The bound of a query is the nearest voxel of ``b`` on the three axis lines
-    through it (``g`` gives axis 0).
+    through it (``g`` gives axis 0). Written into ``row_u`` (float64, shape
+    (n0, n1)) and ``plane_u`` (float64, n0), any content before.
     """
     n0, n1, n2 = a.shape
     # 2. upper bounds of the queries: the nearest voxel of b on the three axis
     #    lines through them, searched outwards only while it could beat the bound
-    row_u = np.zeros((n0, n1), np.float64)
-    plane_u = np.zeros(n0, np.float64)
     for i in prange(n0):
         pmax = 0.0
         for j in range(n1):
@@ -313,33 +319,36 @@ def _query_bounds(a, b, g, s1, s2):  # pragma: no cover - compiled
             if rmax > pmax:
                 pmax = rmax
         plane_u[i] = pmax
-    return row_u, plane_u
+    return 0
 
 
-def _refine_max(a, b, g, row_u, plane_u, s1, s2):  # pragma: no cover - compiled
+def _refine_max(a, b, g, row_u, plane_u, order, s1, s2, fw, iw):  # pragma: no cover - compiled
     """Exact maximum of the queries' squared distances, planes by decreasing bound.
 
     ``g`` (from :func:`axis0_sq`) is overwritten, plane by plane, by the
-    distance transform over axes 0 and 1.
+    distance transform over axes 0 and 1. ``order`` lists the planes by
+    decreasing ``plane_u`` (``np.argsort(-plane_u)``). Scratch, any content:
+    ``fw`` float64 of shape (n2 + 1, 3, max(n1, n2) + 1) and ``iw`` int64 of
+    shape (n2 + 1, max(n1, n2)); row ``k < n2`` serves column ``k`` of a
+    plane, row ``n2`` the rows.
     """
     n0, n1, n2 = a.shape
     # 3. planes by decreasing bound; exact values only where they can matter
-    order = np.argsort(-plane_u)
     m = 0.0
-    f = np.empty(max(n1, n2), np.float64)
-    d = np.empty(max(n1, n2), np.float64)
-    v = np.empty(max(n1, n2), np.int64)
-    z = np.empty(max(n1, n2) + 1, np.float64)
+    f = fw[n2, 0]
+    d = fw[n2, 1]
+    z = fw[n2, 2]
+    v = iw[n2]
     for t in range(n0):
         i = order[t]
         if plane_u[i] <= m:
             break
         if n1 > 1:
             for k in prange(n2):
-                fk = np.empty(n1, np.float64)
-                dk = np.empty(n1, np.float64)
-                vk = np.empty(n1, np.int64)
-                zk = np.empty(n1 + 1, np.float64)
+                fk = fw[k, 0]
+                dk = fw[k, 1]
+                zk = fw[k, 2]
+                vk = iw[k]
                 for j in range(n1):
                     fk[j] = g[i, j, k]
                 _envelope_1d(fk, n1, s1, dk, vk, zk)

@@ -18,6 +18,49 @@ from rlemask._kernels_coco import _check_counts, _decompress
 
 
 @njit(cache=True, nogil=True)
+def _argsort(keys):
+    """Indices that sort ``keys`` (int64; ties in any order), by heapsort.
+
+    Written out because ``np.argsort`` compiles numba's generic sort, seconds
+    on a cold cache, into every kernel that may sort.
+    """
+    n = keys.size
+    idx = np.empty(n, np.int64)
+    for i in range(n):
+        idx[i] = i
+    # build a max-heap, then move the largest to the end, n - 1 times
+    start = n // 2 - 1
+    while start >= 0:
+        _sift(keys, idx, start, n)
+        start -= 1
+    end = n - 1
+    while end > 0:
+        t = idx[0]
+        idx[0] = idx[end]
+        idx[end] = t
+        _sift(keys, idx, np.int64(0), end)
+        end -= 1
+    return idx
+
+
+@njit(cache=True, nogil=True)
+def _sift(keys, idx, root, n):
+    """Restore the max-heap below ``root`` in ``idx[:n]`` (ordered by ``keys``)."""
+    while True:
+        child = 2 * root + 1
+        if child >= n:
+            return
+        if child + 1 < n and keys[idx[child + 1]] > keys[idx[child]]:
+            child += 1
+        if keys[idx[child]] <= keys[idx[root]]:
+            return
+        t = idx[root]
+        idx[root] = idx[child]
+        idx[child] = t
+        root = child
+
+
+@njit(cache=True, nogil=True)
 def _to_bounds(pairs, p0, nrun, bounds, b0, strict):
     """Kaggle (1-based start, length) pairs -> sorted disjoint ``bounds[b0:]``;
     return (number of values written, area). Zero-length runs vanish; with
@@ -27,7 +70,7 @@ def _to_bounds(pairs, p0, nrun, bounds, b0, strict):
         starts = np.empty(nrun, np.int64)
         for r in range(nrun):
             starts[r] = pairs[p0 + 2 * r]
-        order = np.argsort(starts, kind="mergesort")
+        order = _argsort(starts)
     else:
         order = np.empty(0, np.int64)  # sorted already: no permutation
     k = b0
@@ -51,6 +94,41 @@ def _to_bounds(pairs, p0, nrun, bounds, b0, strict):
 
 
 @njit(cache=True, nogil=True)
+def areas_kaggle(buf, offsets, n, strict):
+    """Area of every Kaggle string ``buf[offsets[i]:offsets[i + 1]]`` of ``n`` pixels;
+    return (status, areas) as :func:`bounds_kaggle` (no intervals kept: with
+    ``strict`` the runs are disjoint and the area is the sum of the lengths)."""
+    nitem = offsets.size - 1
+    status = np.zeros((nitem, 3), np.int64)
+    longest = np.int64(0)
+    for i in range(nitem):
+        if offsets[i + 1] - offsets[i] > longest:
+            longest = offsets[i + 1] - offsets[i]
+    pairs = np.empty(longest // 2 + 2, np.int64)
+    bounds = np.empty(0 if strict else pairs.size, np.int64)
+    areas = np.zeros(nitem, np.int64)
+    for i in range(nitem):
+        code, idx, off = _parse(buf, offsets[i], offsets[i + 1], pairs, np.int64(0))
+        if code == OK:
+            nrun = idx // 2
+            code, idx = _validate(pairs, np.int64(0), nrun, n, strict)
+            if code == OK:
+                if strict:
+                    total = np.int64(0)
+                    for r in range(nrun):
+                        total += pairs[2 * r + 1]
+                    areas[i] = total
+                else:
+                    areas[i] = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)[1]
+                continue
+            off = 0
+        status[i, 0] = code
+        status[i, 1] = idx
+        status[i, 2] = off
+    return status, areas
+
+
+@njit(cache=True, nogil=True)
 def bounds_kaggle(buf, offsets, ns, strict):
     """Parse and validate every Kaggle string ``buf[offsets[i]:offsets[i + 1]]``
     (item ``i`` has ``ns[i]`` pixels).
@@ -65,15 +143,15 @@ def bounds_kaggle(buf, offsets, ns, strict):
     bounds = np.empty(pairs.size, np.int64)
     boff = np.zeros(nitem + 1, np.int64)
     areas = np.zeros(nitem, np.int64)
-    k = 0
+    k = np.int64(0)
     for i in range(nitem):
         boff[i] = k
-        code, idx, off = _parse(buf, offsets[i], offsets[i + 1], pairs, 0)
+        code, idx, off = _parse(buf, offsets[i], offsets[i + 1], pairs, np.int64(0))
         if code == OK:
             nrun = idx // 2
-            code, idx = _validate(pairs, 0, nrun, ns[i], strict)
+            code, idx = _validate(pairs, np.int64(0), nrun, ns[i], strict)
             if code == OK:
-                nval, area = _to_bounds(pairs, 0, nrun, bounds, k, strict)
+                nval, area = _to_bounds(pairs, np.int64(0), nrun, bounds, k, strict)
                 k += nval
                 areas[i] = area
                 continue
@@ -97,9 +175,9 @@ def bounds_coco(buf, offsets, ns):
     k = 0
     for i in range(nitem):
         boff[i] = k
-        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, 0)
+        code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, np.int64(0))
         if code == OK:
-            code, m2, off = _check_counts(counts, 0, m, ns[i])
+            code, m2, off = _check_counts(counts, np.int64(0), m, ns[i])
             if code == OK:
                 pos = 0
                 area = 0
@@ -213,13 +291,13 @@ def scores(b1, o1, x1, a1, b2, o2, x2, a2, dice, empty):
 @njit(cache=True, nogil=True)
 def _one(buf, n, strict, pairs, bounds):
     """Parse, validate and convert one Kaggle string; return (code, index, offset, nvalues, area)."""
-    code, idx, off = _parse(buf, 0, len(buf), pairs, 0)
+    code, idx, off = _parse(buf, np.int64(0), len(buf), pairs, np.int64(0))
     if code != OK:
         return code, idx, off, 0, 0
-    code, r = _validate(pairs, 0, idx // 2, n, strict)
+    code, r = _validate(pairs, np.int64(0), idx // 2, n, strict)
     if code != OK:
         return code, r, 0, 0, 0
-    nval, area = _to_bounds(pairs, 0, idx // 2, bounds, 0, strict)
+    nval, area = _to_bounds(pairs, np.int64(0), idx // 2, bounds, np.int64(0), strict)
     return OK, 0, 0, nval, area
 
 
@@ -242,4 +320,4 @@ def pair(buf1, buf2, n, strict):
     code, idx, off, k2, a2 = _one(buf2, n, strict, p, b2)
     if code != OK:
         return code, 2, idx, off, 0, 0, 0
-    return OK, 0, 0, 0, _intersect(b1, 0, k1, b2, 0, k2), a1, a2
+    return OK, 0, 0, 0, _intersect(b1, np.int64(0), k1, b2, np.int64(0), k2), a1, a2

@@ -16,6 +16,8 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
+from rlemask._kernels import OK, _ONES, _ZERO64, _ctz, _load64, _parse, _put, _validate
+from rlemask._kernels_overlap import _to_bounds
 
 OP_REMOVE_SMALL = 0
 OP_LARGEST = 1
@@ -35,27 +37,23 @@ def _find(parent, i):
 
 
 @njit(cache=True, nogil=True)
-def _label(a, h, w, want, conn8, rs, re, rowstart, parent):
-    """Runs of ``want`` in the C-ordered ``h x w`` mask ``a`` into ``rs``/``re``
-    (row-local [start, end)), ``rowstart[y]`` the first run of row ``y``;
-    joined in ``parent``. Returns the number of runs."""
-    k = 0
-    for y in range(h):
-        rowstart[y] = k
-        base = y * w
-        x = 0
-        while x < w:
-            if a[base + x] != want:
-                x += 1
-                continue
-            s = x
-            while x < w and a[base + x] == want:
-                x += 1
-            rs[k] = s
-            re[k] = x
-            parent[k] = k
-            k += 1
-    rowstart[h] = k
+def _scan(a, base, x, w, skip):
+    """First ``x' >= x`` (``< w``) where byte ``a[base + x']`` differs from the bytes
+    of ``skip`` (8 equal 0/1 bytes), else ``w``; 8 bytes at a time."""
+    while x + 8 <= w:
+        v = _load64(a, base + x) ^ skip
+        if v != _ZERO64:
+            return x + np.int64(_ctz(v) >> np.uint64(3))
+        x += 8
+    b = np.uint8(skip & np.uint64(1))
+    while x < w and a[base + x] == b:
+        x += 1
+    return x
+
+
+@njit(cache=True, nogil=True)
+def _join(rs, re, rowstart, h, conn8, parent):
+    """Join the runs of consecutive rows that touch (``parent[r] == r`` on entry)."""
     grow = 1 if conn8 else 0
     for y in range(1, h):
         i = rowstart[y - 1]
@@ -76,7 +74,61 @@ def _label(a, h, w, want, conn8, rs, re, rowstart, parent):
                 i += 1
             else:
                 j += 1
+
+
+@njit(cache=True, nogil=True)
+def _label(a, h, w, want, conn8, rs, re, rowstart, parent):
+    """Runs of ``want`` in the C-ordered ``h x w`` mask ``a`` into ``rs``/``re``
+    (row-local [start, end)), ``rowstart[y]`` the first run of row ``y``;
+    joined in ``parent``. Returns the number of runs."""
+    k = 0
+    other = _ZERO64 if want else _ONES  # 8 bytes of the value that is not wanted
+    for y in range(h):
+        rowstart[y] = k
+        base = y * w
+        x = 0
+        while x < w:
+            x = _scan(a, base, x, w, other)  # first byte == want
+            if x >= w:
+                break
+            s = x
+            x = _scan(a, base, x, w, other ^ _ONES)  # first byte != want
+            rs[k] = s
+            re[k] = x
+            parent[k] = k
+            k += 1
+    rowstart[h] = k
+    _join(rs, re, rowstart, h, conn8, parent)
     return k
+
+
+@njit(cache=True, nogil=True)
+def _flips(op, size, h, w, k, rs, re, rowstart, parent, sizes, flip):
+    """After :func:`_join`: ``flip[r] = 1`` for the runs whose value ``op`` changes."""
+    sizes[:k] = 0
+    for r in range(k):
+        sizes[_find(parent, r)] += re[r] - rs[r]
+    if op == OP_FILL_HOLES:
+        # components touching the border are background, not holes
+        for y in range(h):
+            for r in range(rowstart[y], rowstart[y + 1]):
+                if y == 0 or y == h - 1 or rs[r] == 0 or re[r] == w:
+                    sizes[_find(parent, r)] = -1
+    keep = -1
+    if op == OP_LARGEST:
+        best = -1
+        for r in range(k):
+            if parent[r] == r and sizes[r] > best:
+                best = sizes[r]
+                keep = r
+    for r in range(k):
+        root = _find(parent, r)
+        if op == OP_REMOVE_SMALL:
+            flip[r] = sizes[root] < size
+        elif op == OP_LARGEST:
+            flip[r] = root != keep
+        else:
+            flip[r] = sizes[root] >= 0 and (size < 0 or sizes[root] <= size)
 
 
 @njit(cache=True, nogil=True)
@@ -96,40 +148,139 @@ def apply(masks, h, w, op, size, conn8, out):
     re = np.empty(cap, np.int64)
     parent = np.empty(cap, np.int64)
     sizes = np.empty(cap, np.int64)
+    flip = np.empty(cap, np.bool_)
     rowstart = np.empty(h + 1, np.int64)
     want = 0 if op == OP_FILL_HOLES else 1
     for m in range(nitem):
         a = masks[m]
         o = out[m]
-        o[:] = a
+        for i in range(a.size):  # not o[:] = a: that compiles numba's size-mismatch error
+            o[i] = a[i]
         k = _label(a, h, w, want, conn8, rs, re, rowstart, parent)
         if k == 0:
             continue
-        sizes[:k] = 0
-        for r in range(k):
-            sizes[_find(parent, r)] += re[r] - rs[r]
-        if op == OP_FILL_HOLES:
-            # components touching the border are background, not holes
-            for y in range(h):
-                for r in range(rowstart[y], rowstart[y + 1]):
-                    if y == 0 or y == h - 1 or rs[r] == 0 or re[r] == w:
-                        sizes[_find(parent, r)] = -1
-        keep = -1
-        if op == OP_LARGEST:
-            best = -1
-            for r in range(k):
-                if parent[r] == r and sizes[r] > best:
-                    best = sizes[r]
-                    keep = r
+        _flips(op, size, h, w, k, rs, re, rowstart, parent, sizes, flip)
         for y in range(h):
             base = y * w
             for r in range(rowstart[y], rowstart[y + 1]):
-                root = _find(parent, r)
-                if op == OP_REMOVE_SMALL:
-                    change = sizes[root] < size
-                elif op == OP_LARGEST:
-                    change = root != keep
-                else:
-                    change = sizes[root] >= 0 and (size < 0 or sizes[root] <= size)
-                if change:
+                if flip[r]:
                     o[base + rs[r] : base + re[r]] = 1 - want
+
+
+# ----------------------------------------------------------------------------------
+# Kaggle run-length strings in and out (no dense mask)
+# ----------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def apply_rle(buf, h, w, op, size, conn8, strict):
+    """``op`` of :func:`apply` on one Kaggle string (ASCII ``buf``, 1-based C-order
+    runs; sorted and disjoint unless not ``strict``: then their union) of an
+    ``h x w`` mask; return (code, index, offset, text).
+
+    The runs are split at row ends into row runs (for ``OP_FILL_HOLES``, the
+    runs of zeros between them), labelled as :func:`apply` labels a dense mask,
+    and the kept ones written back as a Kaggle string (``text``, uint8 ASCII).
+    (code, index, offset) are those of :mod:`rlemask._kernels` for a bad string.
+    """
+    n = h * w
+    pairs = np.empty(len(buf) // 2 + 2, np.int64)
+    code, idx, off = _parse(buf, np.int64(0), len(buf), pairs, np.int64(0))
+    if code != OK:
+        return code, idx, off, np.empty(0, np.uint8)
+    nrun = idx // 2
+    code, r = _validate(pairs, np.int64(0), nrun, n, strict)
+    if code != OK:
+        return code, r, 0, np.empty(0, np.uint8)
+    bounds = np.empty(2 * nrun + 2, np.int64)  # sorted, disjoint [start, end) of the runs
+    nval, _ = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)
+    nrun = nval // 2
+    cap = 2 * (nrun + h) + 2
+    os_ = np.empty(cap, np.int64)  # row runs of ones: row, start, end (columns)
+    oe = np.empty(cap, np.int64)
+    orow = np.empty(h + 1, np.int64)
+    k = 0
+    y = 0
+    orow[0] = 0
+    for q in range(nrun):
+        s = bounds[2 * q]
+        e = bounds[2 * q + 1]
+        while s < e:
+            ys = s // w
+            while y < ys:
+                y += 1
+                orow[y] = k
+            stop = (ys + 1) * w
+            os_[k] = s - ys * w
+            oe[k] = (e if e < stop else stop) - ys * w
+            k += 1
+            s = stop
+    while y < h:
+        y += 1
+        orow[y] = k
+    if op == OP_FILL_HOLES:  # label the runs of zeros: the gaps of each row
+        rs = np.empty(cap, np.int64)
+        re = np.empty(cap, np.int64)
+        rowstart = np.empty(h + 1, np.int64)
+        m = 0
+        for y in range(h):
+            rowstart[y] = m
+            x = 0
+            for q in range(orow[y], orow[y + 1]):
+                if os_[q] > x:
+                    rs[m] = x
+                    re[m] = os_[q]
+                    m += 1
+                x = oe[q]
+            if x < w:
+                rs[m] = x
+                re[m] = w
+                m += 1
+        rowstart[h] = m
+    else:
+        rs, re, rowstart, m = os_, oe, orow, k
+    parent = np.empty(m + 1, np.int64)
+    for q in range(m):
+        parent[q] = q
+    sizes = np.empty(m + 1, np.int64)
+    flip = np.empty(m + 1, np.bool_)
+    if m:
+        _join(rs, re, rowstart, h, conn8, parent)
+        _flips(op, size, h, w, m, rs, re, rowstart, parent, sizes, flip)
+    out = np.empty(44 * (m + k + 1), np.uint8)
+    p = np.int64(0)
+    start = np.int64(-1)  # the run being written (flat, 0-based; -1: none yet)
+    end = np.int64(-1)
+    for y in range(h):
+        base = y * w
+        x = 0  # OP_FILL_HOLES: the ones are the gaps between the runs of zeros that stay
+        for q in range(rowstart[y], rowstart[y + 1]):
+            if flip[q]:
+                continue
+            if op == OP_FILL_HOLES:
+                p, start, end = _add(out, p, start, end, base + x, base + rs[q])
+                x = re[q]
+            else:
+                p, start, end = _add(out, p, start, end, base + rs[q], base + re[q])
+        if op == OP_FILL_HOLES:
+            p, start, end = _add(out, p, start, end, base + x, base + w)
+    p, start, end = _add(out, p, start, end, np.int64(-2), np.int64(-2))  # flush the last run
+    return OK, 0, 0, out[:p]
+
+
+@njit(cache=True, nogil=True)
+def _add(out, p, start, end, lo, hi):
+    """Append pixels ``[lo, hi)`` to the run ``[start, end)`` being written when they
+    continue it, else write that run (``" start+1 length"``) and begin a new one."""
+    if hi <= lo and lo != -2:
+        return p, start, end
+    if lo == end:
+        return p, start, hi
+    if start >= 0:
+        if p:
+            out[p] = 32
+            p += 1
+        p = _put(out, p, start + 1)
+        out[p] = 32
+        p = _put(out, p + 1, end - start)
+    return p, lo, hi

@@ -41,7 +41,7 @@ from rlemask import _convert as _cv
 from rlemask import _kernels as _k
 from rlemask import _kernels_coco as _kc
 from rlemask.errors import InvalidMaskError, InvalidRleError
-from rlemask.rle import _as_mask01, _bad_value, _check_order, _check_shape
+from rlemask.rle import _LAZY_ZEROS, _MAX_PIXELS, _as_mask01, _bad_value, _check_order, _check_shape
 from rlemask.rle import decode as _decode_rle
 from rlemask.rle import encode as _encode_rle
 
@@ -49,7 +49,7 @@ __all__ = ["encode", "decode", "to_coco", "from_coco"]
 
 # outputs of at least this many pixels come from np.zeros (pages mapped lazily,
 # zeroed by the OS) and only the ones are written; smaller ones are written whole
-_ZEROS_PIXELS = 1 << 17
+_ZEROS_PIXELS = _LAZY_ZEROS
 
 
 # ----------------------------------------------------------------------------------
@@ -144,12 +144,19 @@ def _size(obj: Any, where: str = "COCO object") -> tuple[int, int]:
     size = obj["size"]
     if type(size) is list and len(size) == 2:  # fast path
         h, w = size
-        if type(h) is int and type(w) is int and h >= 0 and w >= 0:
-            return h, w
+        if type(h) is int and type(w) is int and 0 <= h <= _MAX_PIXELS and 0 <= w <= _MAX_PIXELS:
+            if h * w <= _MAX_PIXELS:  # pixel offsets are int64, as rle._check_shape requires
+                return h, w
     try:
-        return _check_shape(tuple(size))
+        h, w = _check_shape(tuple(size))
     except (InvalidRleError, TypeError):
-        raise InvalidRleError(f"COCO size={size!r} is not [height, width]; expected two non-negative ints") from None
+        h = w = -1
+    if h < 0:
+        raise InvalidRleError(
+            f"COCO size={size!r} is not [height, width]; expected two non-negative ints "
+            f"with at most {_MAX_PIXELS} (2**63 - 1) pixels"
+        )
+    return h, w
 
 
 def _compressed(raw: Any, prefix: str, item: int | None) -> bytes | None:
@@ -324,7 +331,7 @@ def decode(obj: dict[str, Any] | list[dict[str, Any]]) -> NDArray[np.uint8]:
         base = (np.zeros if zeroed else np.empty)((w, h), np.uint8)
         raw = obj["counts"]
         if type(raw) is bytes:  # the common case, in one kernel call
-            code, idx, off = _kc.decode_one(np.frombuffer(raw, np.uint8), base.reshape(-1), zeroed)
+            code, idx, off = _kc.decode_one(raw, base, zeroed)
             if code != _k.OK:
                 _raise_status(np.array([[code, idx, off]]), [raw], (h, w), False)
             return base.T

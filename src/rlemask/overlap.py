@@ -70,12 +70,27 @@ def _data(rle: Any, name: str) -> bytes:
         raise  # pragma: no cover - _ascii raises
 
 
+_seen_shapes: set[tuple[int, int]] = set()  # valid shapes of int pairs (a float 266.0 is == 266: types checked)
+
+
+def _shape(shape: Any) -> tuple[int, int]:
+    h, w = _check_shape(shape)
+    if type(shape) is tuple and type(shape[0]) is int and type(shape[1]) is int and len(_seen_shapes) < 64:
+        _seen_shapes.add(shape)
+    return h, w
+
+
 def _pair(truth: Any, pred: Any, shape: Any, strict: bool) -> tuple[int, int, int]:
     """(intersection, |truth|, |pred|) of two Kaggle strings."""
-    h, w = _check_shape(shape)
-    t = _data(truth, "truth")
-    p = _data(pred, "pred")
-    code, which, idx, off, inter, at, ap = _ko.pair(t, p, h * w, bool(strict))
+    if type(shape) is tuple and shape in _seen_shapes and type(shape[0]) is int and type(shape[1]) is int:
+        h, w = shape
+    else:
+        h, w = _shape(shape)
+    if type(truth) is str and type(pred) is str and not truth and not pred:
+        return 0, 0, 0  # the commonest pair in UWMGI data (two empty slices): no kernel call
+    t = truth.encode("ascii") if type(truth) is str and truth.isascii() else _data(truth, "truth")
+    p = pred.encode("ascii") if type(pred) is str and pred.isascii() else _data(pred, "pred")
+    code, which, idx, off, inter, at, ap = _ko.pair(t, p, h * w, strict is True or bool(strict))
     if code != _k.OK:
         data, name = (t, "truth") if which == 1 else (p, "pred")
         _raise_parse(code, idx, off, data, (h, w), name)
@@ -126,7 +141,7 @@ def dice_rle(
     >>> dice_rle("", None, (4, 4)), dice_rle("", None, (4, 4), empty="skip")
     (1.0, nan)
     """
-    e = _empty_value(empty)
+    e = 1.0 if type(empty) is float and empty == 1.0 else _empty_value(empty)
     inter, at, ap = _pair(truth, pred, shape, strict)
     total = at + ap
     return 2.0 * inter / total if total else e
@@ -147,7 +162,7 @@ def iou_rle(
     >>> iou_rle("1 4", "3 4", (4, 4))
     0.3333333333333333
     """
-    e = _empty_value(empty)
+    e = 1.0 if type(empty) is float and empty == 1.0 else _empty_value(empty)
     inter, at, ap = _pair(truth, pred, shape, strict)
     union = at + ap - inter
     return inter / union if union else e
@@ -178,27 +193,45 @@ def _is_coco(items: list) -> bool:
     return False
 
 
-def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> _Batch:
-    texts = _cv.rle_texts(items, name)
+def _kaggle_buffer(items: list, name: str) -> tuple[bytes, np.ndarray]:
+    """The ASCII bytes of every Kaggle string of ``items``, joined, and their offsets."""
+    texts = items if set(map(type, items)) <= {str} else _cv.rle_texts(items, name)
     nitem = len(texts)
     joined = "".join(texts)
     if not joined.isascii():
         for i, t in enumerate(texts):
             if not t.isascii():
                 _ascii(t, f"{name}[{i}]", i)
-    data = joined.encode("ascii")
     offsets = np.zeros(nitem + 1, np.int64)
     if nitem:
         np.cumsum(np.fromiter(map(len, texts), np.int64, nitem), out=offsets[1:])
-    n = _NO_SHAPE if shape is None else shape[0] * shape[1]
-    ns = np.full(nitem, n, np.int64)
-    status, bounds, boff, areas = _ko.bounds_kaggle(np.frombuffer(data, np.uint8), offsets, ns, bool(strict))
+    return joined.encode("ascii"), offsets
+
+
+def _raise_first(status: np.ndarray, data: bytes, offsets: np.ndarray, shape: Any, name: str) -> None:
     bad = np.flatnonzero(status[:, 0])
     if bad.size:
         i = int(bad[0])
         code, idx, off = (int(v) for v in status[i])
         _raise_parse(code, idx, off, data[offsets[i] : offsets[i + 1]], shape, f"{name}[{i}]", item=i)
+
+
+def _kaggle_batch(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> _Batch:
+    data, offsets = _kaggle_buffer(items, name)
+    nitem = offsets.size - 1
+    n = _NO_SHAPE if shape is None else shape[0] * shape[1]
+    ns = np.full(nitem, n, np.int64)
+    status, bounds, boff, areas = _ko.bounds_kaggle(np.frombuffer(data, np.uint8), offsets, ns, bool(strict))
+    _raise_first(status, data, offsets, shape, name)
     return _Batch(bounds, boff, areas, False, [shape] * nitem)
+
+
+def _kaggle_areas(items: list, shape: tuple[int, int] | None, strict: bool, name: str) -> np.ndarray:
+    data, offsets = _kaggle_buffer(items, name)
+    n = _NO_SHAPE if shape is None else shape[0] * shape[1]
+    status, areas = _ko.areas_kaggle(np.frombuffer(data, np.uint8), offsets, n, bool(strict))
+    _raise_first(status, data, offsets, shape, name)
+    return areas
 
 
 def _one_size(items: list) -> tuple[int, int] | None:
@@ -437,16 +470,16 @@ def area_many(rles: Any, *, shape: tuple[int, int] | None = None, strict: bool =
         )
     items = rles if type(rles) is list else list(rles)
     hw = None if shape is None else _check_shape(shape)
+    if not any(issubclass(t, dict) for t in set(map(type, items))):
+        return _kaggle_areas(items, hw, strict, "rles")
     coco = [i for i, x in enumerate(items) if isinstance(x, dict)]
-    if not coco:
-        return _kaggle_batch(items, hw, strict, "rles").areas
     if len(coco) == len(items):
         return _coco_batch(items, None, "rles").areas
     out = np.zeros(len(items), np.int64)
     kaggle = [i for i, x in enumerate(items) if not isinstance(x, dict)]
-    for index, batch in ((coco, lambda x: _coco_batch(x, None, "rles")), (kaggle, lambda x: _kaggle_batch(x, hw, strict, "rles"))):
+    for index, batch in ((coco, lambda x: _coco_batch(x, None, "rles").areas), (kaggle, lambda x: _kaggle_areas(x, hw, strict, "rles"))):
         try:
-            out[index] = batch([items[i] for i in index]).areas
+            out[index] = batch([items[i] for i in index])
         except InvalidRleError as exc:  # name the item by its index in rles
             raise _renamed(exc, index) from None
     return out

@@ -5,6 +5,13 @@ Every function takes one 2-D mask ``(height, width)`` or a batch
 layout) and returns a new uint8 array of the same shape (``resize``: of the
 new shape); the input is never modified.
 
+The ``*_rle`` functions do the same on one Kaggle run-length string
+(1-based starts, row-major, sorted disjoint runs as :func:`rlemask.encode`
+writes them) and return a string, without building the mask: the runs are
+split at row ends and labelled as they are, so the cost grows with the
+number of runs, not of pixels. ``encode(remove_small(decode(s, shape), k))
+== remove_small_rle(s, shape, k)`` for every valid ``s``.
+
 Connectivity: ``8`` (default for objects, as OpenCV's ``connectedComponents``)
 joins pixels that share an edge or a corner, ``4`` only those that share an
 edge (``scipy.ndimage.label``'s default). Holes are components of zeros that
@@ -26,15 +33,25 @@ array([[1, 1, 0, 0, 0],
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rlemask import _convert as _cv
 from rlemask import _kernels_postprocess as _kp
 from rlemask.errors import InvalidMaskError, RlemaskError
-from rlemask.rle import _as_mask01, _check_shape, _is_int
+from rlemask.rle import _as_mask01, _ascii, _check_shape, _is_int, _raise_parse
 
-__all__ = ["remove_small", "largest_component", "fill_holes", "resize"]
+__all__ = [
+    "remove_small",
+    "largest_component",
+    "fill_holes",
+    "resize",
+    "remove_small_rle",
+    "largest_component_rle",
+    "fill_holes_rle",
+]
 
 
 def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
@@ -234,3 +251,96 @@ def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
     rows = a[:, _nearest(h, dh)]
     out = np.take(rows, _nearest(w, dw), axis=2)
     return out[0] if single else out
+
+
+# ----------------------------------------------------------------------------------
+# Kaggle run-length strings
+# ----------------------------------------------------------------------------------
+
+
+def _apply_rle(rle: Any, shape: Any, op: int, size: int, conn8: bool, strict: bool) -> str:
+    h, w = _check_shape(shape)
+    data = _ascii(_cv.rle_text(rle))
+    code, idx, off, text = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict))
+    if code:
+        _raise_parse(code, idx, off, data, (h, w))
+    return text.tobytes().decode("ascii")
+
+
+def remove_small_rle(
+    rle: str | None, shape: tuple[int, int], min_size: int, *, connectivity: int = 8, strict: bool = True
+) -> str:
+    """:func:`remove_small` of the mask of one Kaggle run-length string, as a string.
+
+    Parameters
+    ----------
+    rle : str, bytes or None
+        1-based "start length" pairs in row-major order, sorted and disjoint
+        (what :func:`rlemask.decode` reads with ``strict=True``); ``None``,
+        ``""`` and NaN are an empty mask.
+    shape : (int, int)
+        ``(height, width)`` of the mask.
+    min_size, connectivity
+        As :func:`remove_small`.
+    strict : bool, keyword-only
+        ``True`` (default) rejects unsorted or overlapping runs, as
+        :func:`rlemask.decode` does; ``False`` takes their union.
+
+    Returns
+    -------
+    str
+        The Kaggle string of the result (``""`` when nothing is left).
+
+    Raises
+    ------
+    InvalidRleError
+        Where :func:`rlemask.decode` raises, with its messages.
+    RlemaskError
+        As :func:`remove_small`.
+
+    Examples
+    --------
+    >>> remove_small_rle("1 2 8 1 9 2", (3, 4), 2)
+    '1 2 9 2'
+    """
+    if not _is_int(min_size) or min_size < 0:
+        raise RlemaskError(f"min_size={min_size!r}; expected a non-negative int (pixels)")
+    return _apply_rle(rle, shape, _kp.OP_REMOVE_SMALL, int(min_size), _connectivity(connectivity), strict)
+
+
+def largest_component_rle(
+    rle: str | None, shape: tuple[int, int], *, connectivity: int = 8, strict: bool = True
+) -> str:
+    """:func:`largest_component` of the mask of one Kaggle run-length string, as a string.
+
+    Parameters and errors as :func:`remove_small_rle`.
+
+    Examples
+    --------
+    >>> largest_component_rle("1 1 3 2 7 2", (2, 4))
+    '3 2 7 2'
+    """
+    return _apply_rle(rle, shape, _kp.OP_LARGEST, 0, _connectivity(connectivity), strict)
+
+
+def fill_holes_rle(
+    rle: str | None,
+    shape: tuple[int, int],
+    *,
+    connectivity: int = 4,
+    max_size: int | None = None,
+    strict: bool = True,
+) -> str:
+    """:func:`fill_holes` of the mask of one Kaggle run-length string, as a string.
+
+    Parameters and errors as :func:`remove_small_rle` and :func:`fill_holes`.
+
+    Examples
+    --------
+    >>> fill_holes_rle("1 3 4 1 6 4", (3, 3))
+    '1 9'
+    """
+    if max_size is not None and (not _is_int(max_size) or max_size < 0):
+        raise RlemaskError(f"max_size={max_size!r}; expected None (any size) or a non-negative int (pixels)")
+    size = -1 if max_size is None else int(max_size)
+    return _apply_rle(rle, shape, _kp.OP_FILL_HOLES, size, _connectivity(connectivity), strict)

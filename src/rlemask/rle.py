@@ -62,6 +62,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from rlemask import _codes as _c
 from rlemask import _convert as _cv
+from rlemask import _tier
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 
 __all__ = ["encode", "decode", "encode_many", "decode_many", "area", "runs", "from_runs"]
@@ -79,11 +80,13 @@ _SCRATCH = 1 << 16
 _scratch = threading.local()
 # batches with fewer pixels run on the calling thread (starting threads costs more)
 _PARALLEL_PIXELS = 1 << 20
+# np.zeros maps fresh zero pages (no memset) only for blocks that glibc serves with
+# mmap, always from 32 MiB (its largest mmap threshold); a smaller calloc may reuse
+# heap memory and memset it, which costs more than writing the zeros with the mask
+_LAZY_ZEROS = 32 << 20
 # decode: strings up to this many bytes are decoded in pure Python while the kernels
-# are not loaded yet, for the first _py_calls_left calls of a process (a CLI call on
-# one string then never imports numba; a process that keeps decoding gets the kernel)
+# are not loaded yet (rlemask._tier: a CLI call on one string never imports numba)
 _PY_BYTES = 4096
-_py_calls_left = 16
 # how to fix a mask of 0/255 values, in every bad-value message of the codec
 _HINT = "; for 0/255 or other non-zero foreground values pass nonzero=True"
 
@@ -146,6 +149,20 @@ def _decode_py(data: bytes, flat: np.ndarray, strict: bool) -> tuple[int, int, i
         s = values[2 * r] - 1
         flat[s : s + values[2 * r + 1]] = 1
     return _c.OK, nrun, 0
+
+
+def _encode_np(flat: np.ndarray) -> tuple[int, Any]:
+    """:func:`rlemask._kernels.encode_into` in numpy (see :mod:`rlemask._tier`).
+
+    Returns ``(OK, text)`` or ``(E_VALUE, offset of the first value above 1)``.
+    """
+    bad = np.flatnonzero(flat > 1)
+    if bad.size:
+        return _c.E_VALUE, int(bad[0])
+    edges = np.flatnonzero(np.diff(flat, prepend=np.uint8(0), append=np.uint8(0)))
+    edges[1::2] -= edges[::2]
+    edges[::2] += 1
+    return _c.OK, " ".join(map(str, edges.tolist()))
 
 
 def get_num_threads() -> int:
@@ -475,6 +492,11 @@ def encode(
     buf = getattr(_scratch, "buf", None)
     if buf is None:
         buf = _scratch.buf = np.empty(_SCRATCH, np.uint8)
+    if _tier.use_twin("rlemask._kernels", flat.nbytes):
+        code, value = _encode_np(flat)
+        if code == _c.OK:
+            return value
+        raise _bad_value(a, value, order)
     code, value = _k.encode_into(flat, buf)
     if code == _c.E_SPACE:  # a long encoding: let the kernel grow its own buffer
         code, value, buf, length = _k.encode(flat)
@@ -593,12 +615,11 @@ def decode(
         if flat is None:
             target = out
             res, flat = _alloc(None, h, w, order)
-    global _py_calls_left
-    if len(data) <= _PY_BYTES and _py_calls_left > 0 and "rlemask._kernels" not in sys.modules:
-        _py_calls_left -= 1  # a process that keeps decoding loads the kernel after a few calls
+    if len(data) <= _PY_BYTES and _tier.use_twin("rlemask._kernels", flat.nbytes):
         code, idx, off = _decode_py(data, flat, bool(strict))
     else:
-        code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict))
+        pairs = np.empty((len(data) + 1) // 2, np.int64)
+        code, idx, off = _k.decode_into(np.frombuffer(data, np.uint8), flat, bool(strict), pairs)
     if code != _c.OK:
         _raise_parse(code, idx, off, data, (h, w))
     if target is not None:
@@ -632,8 +653,9 @@ def _decode_with(out: Any, shape: tuple[int, ...], order: str, fill: Any) -> np.
 def _alloc(nitem: int | None, h: int, w: int, order: str, zeros: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A new result array and its flat (per item) view in pixel ``order``.
 
-    ``zeros`` for a batch: ``np.zeros`` of a large size maps zero pages lazily, so
-    the kernel writes only the ones and never touches the pages of empty masks.
+    ``zeros`` for a batch of at least ``_LAZY_ZEROS`` bytes: ``np.zeros`` then maps
+    zero pages lazily, so the kernel writes only the ones and never touches the
+    pages of empty masks.
     """
     if nitem is None:
         if order == "C":
@@ -840,9 +862,9 @@ def decode_many(
     if nitem:
         np.cumsum(np.fromiter(map(len, items), np.int64, nitem), out=offsets[1:])
     target = None
-    zeroed = out is None
+    zeroed = out is None and nitem * h * w >= _LAZY_ZEROS
     if out is None:
-        res, flat = _alloc(nitem, h, w, order, zeros=True)
+        res, flat = _alloc(nitem, h, w, order, zeros=zeroed)
     else:
         out = _check_out(out, (nitem, h, w))
         flat = _flat_view(out, order)

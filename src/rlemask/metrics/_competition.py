@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rlemask.errors import InvalidRleError, LayoutError, RlemaskError
-from rlemask.metrics._common import Empty, _empty_value, _name_some, _nanmean, _ratio, _threads_for
-from rlemask.metrics._distance import _hausdorff_u8
+from rlemask.metrics._common import Empty, _empty_value, _name_some, _nanmean, _ratio
+from rlemask.metrics._distance import _hausdorff_u8, bbox_union
 from rlemask.uwmgi import CLASSES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -322,12 +322,10 @@ def _score_scan(
     opts: dict[str, str],
 ) -> list[dict[str, Any]]:
     """Fill the Dice of the scan's rows in ``scores``; return its per-scan rows (one per class or merged)."""
-    from rlemask import _kernels_metrics as K
-
     depth, height, width = shape
     vols_t, vols_p = vols
-    with _threads_for(2 * vols_t[0].nbytes):  # one pass per class: per-slice counts and the bounding box
-        stats = [K.bbox_union(vols_p[k], vols_t[k]) for k in range(len(classes))]
+    # one pass per class: per-slice counts and the bounding box
+    stats = [bbox_union(vols_p[k], vols_t[k]) for k in range(len(classes))]
     for k in range(len(classes)):
         s_p, s_t, inter = stats[k][0].T
         scores.dice[rows, k] = _ratio(2.0 * inter, (s_p + s_t).astype(np.float64), e)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from rlemask import _tier
 from rlemask.errors import InvalidMaskError, RlemaskError
 from rlemask.metrics._common import _binary, _renamed, _threads_for
 
@@ -41,13 +42,11 @@ def _hausdorff_u8(
 
     ``stats`` is ``bbox_union(p, t)`` when the caller has it already.
     """
-    from rlemask import _kernels_metrics as K
-
     if p.size == 0:
         return 0.0
+    twin = _tier.use_twin("rlemask._kernels_metrics", p.nbytes + t.nbytes)
     if stats is None:
-        with _threads_for(p.nbytes + t.nbytes):
-            stats = K.bbox_union(p, t)
+        stats = bbox_union(p, t, twin=twin)
     counts, bounds = stats
     ca, cb, cab = (int(x) for x in counts.sum(axis=0))
     a_out, b_out = ca - cab, cb - cab
@@ -64,14 +63,55 @@ def _hausdorff_u8(
     box = (slice(lo0, hi0), slice(lo1, hi1), slice(lo2, hi2))
     pc = np.ascontiguousarray(p[box])
     tc = np.ascontiguousarray(t[box])
-    d2 = 0.0
+    pairs = [(pc, tc)] if a_out else []  # h(a, b) is 0 when a lies inside b
+    if not directed and b_out:
+        pairs.append((tc, pc))
+    if twin:
+        values = [_directed_max_sq_np(a, b, sp) for a, b in pairs]
+        if None not in values:
+            return math.sqrt(max(values, default=0.0))
     work = np.empty(pc.shape, np.float64)
     with _threads_for(work.nbytes):
-        if a_out:  # h(a, b) is 0 when a lies inside b
-            d2 = _directed_max_sq(pc, tc, sp, work)
-        if not directed and b_out:
-            d2 = max(d2, _directed_max_sq(tc, pc, sp, work))
-    return math.sqrt(d2)
+        return math.sqrt(max((_directed_max_sq(a, b, sp, work) for a, b in pairs), default=0.0))
+
+
+# the numpy twin compares every query with every boundary voxel: small inputs only
+_TWIN_PAIRS = 1 << 23
+
+
+def _directed_max_sq_np(a: np.ndarray, b: np.ndarray, sp: tuple[float, float, float]) -> float | None:
+    """:func:`_directed_max_sq` by brute force in numpy (the twin of :mod:`rlemask._tier`).
+
+    None when that would take more than ``_TWIN_PAIRS`` distances (use the kernel).
+
+    The voxel of ``b`` nearest to a voxel outside ``b`` lies on the boundary
+    of ``b`` (a step towards the query from an interior voxel is closer), so
+    every query is compared with the boundary voxels only. The squared
+    distance is the kernel's expression, term by term and in its order, so
+    with unit spacing (integers) the result is the same number.
+    """
+    inner = b.astype(bool)
+    body = inner.copy()
+    for ax in range(3):
+        head = [slice(None)] * 3
+        tail = [slice(None)] * 3
+        head[ax], tail[ax] = slice(None, -1), slice(1, None)
+        inner[tuple(tail)] &= body[tuple(head)]
+        inner[tuple(head)] &= body[tuple(tail)]
+    edge = np.argwhere(body & ~inner).astype(np.float64)
+    queries = np.argwhere(a > b).astype(np.float64)
+    if len(edge) * len(queries) > _TWIN_PAIRS:
+        return None
+    e0, e1, e2 = (edge[:, k] for k in range(3))
+    best = 0.0
+    step = max(1, (1 << 16) // max(1, len(edge)))
+    for lo in range(0, len(queries), step):
+        q = queries[lo : lo + step]
+        d = (q[:, 2:3] * sp[2] - e2 * sp[2]) ** 2 + (
+            (q[:, 1:2] * sp[1] - e1 * sp[1]) ** 2 + (np.abs(q[:, 0:1] - e0) * sp[0]) ** 2
+        )
+        best = max(best, float(d.min(axis=1).max()))
+    return best
 
 
 def _directed_max_sq(a: np.ndarray, b: np.ndarray, sp: tuple[float, float, float], work: np.ndarray) -> float:
@@ -88,9 +128,37 @@ def _directed_max_sq(a: np.ndarray, b: np.ndarray, sp: tuple[float, float, float
     """
     from rlemask import _kernels_metrics as K
 
-    g = K.axis0_sq(b, sp[0], work)
-    row_u, plane_u = K.query_bounds(a, b, g, sp[1], sp[2])
-    return float(K.refine_max(a, b, g, row_u, plane_u, sp[1], sp[2]))
+    n0, n1, n2 = a.shape
+    g = K.axis0_sq(b, sp[0], work, np.empty((n1, n2), np.int64))
+    row_u, plane_u = np.empty((n0, n1)), np.empty(n0)
+    K.query_bounds(a, b, g, sp[1], sp[2], row_u, plane_u)
+    order = np.argsort(-plane_u, kind="stable")
+    side = max(n1, n2)
+    fw, iw = np.empty((n2 + 1, 3, side + 1)), np.empty((n2 + 1, side), np.int64)
+    return float(K.refine_max(a, b, g, row_u, plane_u, order, sp[1], sp[2], fw, iw))
+
+
+def bbox_union(p: np.ndarray, t: np.ndarray, *, twin: bool = False) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``(counts, box)`` of two validated 3-D uint8 0/1 arrays (see ``_kernels_metrics._bbox_union``).
+
+    ``twin``: computed in numpy (:mod:`rlemask._tier`), with the same result.
+    """
+    if twin:
+        counts = np.stack([np.count_nonzero(x, axis=(1, 2)) for x in (p, t, p & t)], axis=1).astype(np.int64)
+        union = (p | t).astype(bool)
+        if not union.any():
+            return counts, (0,) * 6
+        box: list[int] = []
+        for ax in range(3):
+            hit = np.flatnonzero(union.any(axis=tuple(k for k in range(3) if k != ax)))
+            box += [int(hit[0]), int(hit[-1]) + 1]
+        return counts, tuple(box)
+    from rlemask import _kernels_metrics as K
+
+    counts = np.empty((p.shape[0], 3), np.int64)
+    with _threads_for(p.nbytes + t.nbytes):
+        box = K.bbox_union(p, t, counts, np.empty((p.shape[0], 4), np.int64))
+    return counts, box
 
 
 @_renamed(a="truth", b="pred")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _tier
 from rlemask.metrics._common import (
     Empty,
     _empty_value,
@@ -27,8 +28,6 @@ __all__ = ["dice", "iou"]
 
 def _counts(truth: Any, pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(intersection, |truth|, |pred|) per mask over the last two axes, shape (...)."""
-    from rlemask import _kernels_metrics as K
-
     t, p = _pair(truth, pred)
     lead = t.shape[:-2]
     row_len = t.shape[-2] * t.shape[-1]
@@ -37,11 +36,35 @@ def _counts(truth: Any, pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = np.zeros(lead, np.int64)
         return z, z.copy(), z.copy()
     tf, pf = t.reshape(-1), p.reshape(-1)
+    if _tier.use_twin("rlemask._kernels_metrics", pf.nbytes + tf.nbytes):
+        t2, p2 = tf.reshape(n_rows, row_len), pf.reshape(n_rows, row_len)
+        inter, st, sp = (np.count_nonzero(x, axis=1).astype(np.int64) for x in (t2 & p2, t2, p2))
+        bad = (t2 > 1).any() or (p2 > 1).any()
+    else:
+        from rlemask import _kernels_metrics as K
+
+        tw, pw = _words(tf), _words(pf)
+        if pw.size != tw.size:  # one of them is not 8-byte aligned: count byte by byte
+            pw = tw = np.zeros(0, np.uint64)
+        inter, st, sp = (np.empty(n_rows, np.int64) for _ in range(3))
+        flags = np.empty(n_rows, np.uint8)
+        with _threads_for(pf.nbytes + tf.nbytes):
+            K.count_rows(tf, pf, tw, pw, n_rows, row_len, inter, st, sp, flags)
+        bad = flags.any()
+    if bad:
+        for arr, name in ((t, "truth"), (p, "pred")):
+            if arr.max() > 1:
+                raise _first_bad(arr, arr > 1, name)
+    return inter.reshape(lead), st.reshape(lead), sp.reshape(lead)
+    from rlemask import _kernels_metrics as K
+
     tw, pw = _words(tf), _words(pf)
     if pw.size != tw.size:  # one of them is not 8-byte aligned: count byte by byte
         pw = tw = np.zeros(0, np.uint64)
     with _threads_for(pf.nbytes + tf.nbytes):
-        inter, st, sp, bad = K.count_rows(tf, pf, tw, pw, n_rows, row_len)
+        inter, st, sp = (np.empty(n_rows, np.int64) for _ in range(3))
+        bad = np.empty(n_rows, np.uint8)
+        K.count_rows(tf, pf, tw, pw, n_rows, row_len, inter, st, sp, bad)
     if bad.any():
         for arr, name in ((t, "truth"), (p, "pred")):
             if arr.max() > 1:
