@@ -157,19 +157,26 @@ def fit_fold(cfg: TrainConfig, *, transform: Any = None, callbacks: tuple[Any, .
         result.metrics["epoch"] = int(best["epoch"]) + 1
         result.files = {"metrics": out / "metrics.csv", "learning_curve": out / "learning_curve.png"}
         if cfg.tune:
-            tune_checkpoints(module, data, [result.best, last], batch_size=cfg.batch_size, workers=cfg.workers)
+            cuda = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+            tune_checkpoints(module, data, [result.best, last], batch_size=cfg.batch_size, workers=cfg.workers,
+                             device="cuda" if cuda else "cpu")
     return result
 
 
 def tune_checkpoints(module: SegmentationModule, data: UWMGIDataModule, files: list[Path], *, batch_size: int = 8,
-                     workers: int = 0) -> None:
+                     workers: int = 0, device: str = "cpu") -> None:
     """Load the first file's weights, tune threshold and min_area on the training folds' slices
-    (:func:`~rlemask_models.module.tune_postprocess`) and store them in every file and ``module.hparams``."""
+    (:func:`~rlemask_models.module.tune_postprocess`, on ``device``) and store them in every file
+    and ``module.hparams``; the module ends on the CPU."""
     from rlemask._io import atomic_path
 
     strict_load(module, read_torch_file(files[0], "checkpoint")["state_dict"], files[0], what="the module")
     rows = data.table.loc[data.table["fold"] != data.hparams.fold].reset_index(drop=True)
-    threshold, min_area = tune_postprocess(module, data.dataset(rows), batch_size=batch_size, workers=workers)
+    try:
+        threshold, min_area = tune_postprocess(module.to(device), data.dataset(rows), batch_size=batch_size,
+                                               workers=workers)
+    finally:
+        module.cpu()
     module.hparams.update(threshold=threshold, min_area=min_area)
     for file in files:
         ckpt = read_torch_file(file, "checkpoint")
