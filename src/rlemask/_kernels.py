@@ -274,7 +274,7 @@ def decode_many_into_serial(buf, offsets, out, strict, zeroed):
     status, pairs, pstart, nruns, nbad = _parse_many(buf, offsets, n, strict)
     if nbad:
         return status
-    _fill_span(pairs, pstart, nruns, out.reshape(nitem * n), n, 0, nitem, strict, zeroed)
+    _fill_span(pairs, pstart, nruns, out.reshape(nitem * n), n, np.int64(0), nitem, strict, zeroed)
     return status
 
 
@@ -334,7 +334,7 @@ def area(buf):
         return code, idx, off, 0
     nrun = idx // 2
     # no shape: the only bound is the int64 range, kept far away by _BIG
-    code, r = _validate(pairs, np.int64(0), nrun, np.int64(1) << 62, True)
+    code, r = _validate(pairs, np.int64(0), nrun, np.int64(1) << 62, np.bool_(True))
     if code != OK:
         return code, r, 0, 0
     total = 0

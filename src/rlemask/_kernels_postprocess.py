@@ -86,7 +86,7 @@ def _label(a, h, w, want, conn8, rs, re, rowstart, parent):
     for y in range(h):
         rowstart[y] = k
         base = y * w
-        x = 0
+        x = np.int64(0)
         while x < w:
             x = _scan(a, base, x, w, other)  # first byte == want
             if x >= w:
@@ -222,7 +222,7 @@ def apply_rle(buf, h, w, op, size, conn8, strict):
         rs = np.empty(cap, np.int64)
         re = np.empty(cap, np.int64)
         rowstart = np.empty(h + 1, np.int64)
-        m = 0
+        m = np.int64(0)
         for y in range(h):
             rowstart[y] = m
             x = 0

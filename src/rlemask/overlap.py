@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from rlemask import _convert as _cv
 from rlemask import _kernels as _k
+from rlemask import _kernels_coco as _kc
 from rlemask import _kernels_overlap as _ko
 from rlemask.coco import _compressed, _error, _raise_status, _size, _uncompressed
 from rlemask.errors import InvalidRleError, RlemaskError
@@ -292,6 +293,20 @@ def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch
     return _Batch(bounds, boff, areas, True, shapes)
 
 
+def _coco_areas(items: list, name: str) -> np.ndarray:
+    """Areas of COCO objects: one area-only kernel call when all share a size and bytes counts."""
+    common = _one_size(items)
+    if common is None:
+        return _coco_batch(items, None, name).areas
+    raws = [o["counts"] for o in items]
+    offsets = np.zeros(len(raws) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, raws), np.int64, len(raws)), out=offsets[1:])
+    status, areas = _kc.areas_compressed(np.frombuffer(b"".join(raws), np.uint8), offsets, common[0] * common[1])
+    if status[:, 0].any():
+        _raise_status(status, raws, [common] * len(raws), True, name)
+    return areas
+
+
 def _counts_bounds(raw: Any, shape: tuple[int, int], prefix: str, item: int) -> np.ndarray:
     """Intervals of uncompressed COCO counts, validated as :func:`rlemask.coco.decode` does."""
     counts = _uncompressed(raw, prefix, item)
@@ -474,10 +489,10 @@ def area_many(rles: Any, *, shape: tuple[int, int] | None = None, strict: bool =
         return _kaggle_areas(items, hw, strict, "rles")
     coco = [i for i, x in enumerate(items) if isinstance(x, dict)]
     if len(coco) == len(items):
-        return _coco_batch(items, None, "rles").areas
+        return _coco_areas(items, "rles")
     out = np.zeros(len(items), np.int64)
     kaggle = [i for i, x in enumerate(items) if not isinstance(x, dict)]
-    for index, batch in ((coco, lambda x: _coco_batch(x, None, "rles").areas), (kaggle, lambda x: _kaggle_areas(x, hw, strict, "rles"))):
+    for index, batch in ((coco, lambda x: _coco_areas(x, "rles")), (kaggle, lambda x: _kaggle_areas(x, hw, strict, "rles"))):
         try:
             out[index] = batch([items[i] for i in index])
         except InvalidRleError as exc:  # name the item by its index in rles
