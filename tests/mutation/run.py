@@ -702,45 +702,73 @@ def tree_hash(root: Path, extra: str) -> str:
     return h.hexdigest()[:16]
 
 
-def coverage_map(module: str, tpl: Path, tests: list[str], profile: str, seed: int, cache: Path) -> CoverageMap:
-    """The line -> tests map of one module, from ``cache`` or from one coverage pass in ``tpl``."""
-    key = tree_hash(tpl, json.dumps([module, tests, profile, seed]))
-    cached = cache / f"{module.replace('/', '.')}-{key}.json"
-    if cached.exists():
-        return CoverageMap.from_json(json.loads(cached.read_text()))
+def coverage_maps(modules: list[str], tpl: Path, tests: dict[str, list[str]], profile: str, seed: int,
+                  cache: Path) -> dict[str, CoverageMap]:
+    """The line -> tests maps of ``modules``, from ``cache`` or from coverage passes in ``tpl``.
+
+    Modules whose test files are the same but for their own doctests (the
+    metrics package) share one pass over the union of their arguments; each map
+    keeps the tests of its own list only.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for n in modules:
+        groups.setdefault(tuple(t for t in tests[n] if t != whole_doctest(tests[n])), []).append(n)
+    out: dict[str, CoverageMap] = {}
+    for rest, names in groups.items():
+        regs = [t for t in rest if Path(t).name.startswith("test_regressions_")]
+        args = regs + [whole_doctest(tests[n]) for n in names if whole_doctest(tests[n])]
+        args += [t for t in rest if t not in args]
+        key = tree_hash(tpl, json.dumps([names, args, profile, seed]))
+        cached = cache / f"{'+'.join(n.replace('/', '.') for n in names)}-{key}.json"
+        if cached.exists():
+            maps = {n: CoverageMap.from_json(d) for n, d in json.loads(cached.read_text()).items()}
+        else:
+            maps = _coverage_pass(names, tpl, args, profile, seed)
+            cache.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps({n: c.to_json() for n, c in maps.items()}))
+        for n in names:  # keep the contexts of the module's own list
+            files = set(tests[n])
+            c = maps[n]
+            lines = {ln: [x for x in v if x == "" or x.split("::", 1)[0] in files] for ln, v in c.lines.items()}
+            out[n] = CoverageMap({ln: v for ln, v in lines.items() if v},
+                                 [x for x in c.order if x.split("::", 1)[0] in files], c.statements)
+    return out
+
+
+def _coverage_pass(modules: list[str], tpl: Path, args: list[str], profile: str, seed: int) -> dict[str, CoverageMap]:
+    """Run ``args`` once under coverage in ``tpl``, measuring the files of ``modules``."""
     work = Path(tempfile.mkdtemp(prefix="cover-", dir=tpl.parent))
     site = tpl / "src" / "sitecustomize.py"  # subprocesses started by tests (python -m rlemask ...) measure too
     try:
-        target = (tpl / "src" / PACKAGE / f"{module}.py").resolve()
-        spec = {"data_file": str(work / "cov"), "include": [str(target)], "context_file": str(work / "context"),
-                "args": _pytest_cmd(tests, seed, stop=False)}
+        targets = {n: (tpl / "src" / PACKAGE / f"{n}.py").resolve() for n in modules}
+        spec = {"data_file": str(work / "cov"), "include": [str(t) for t in targets.values()],
+                "context_file": str(work / "context"), "args": _pytest_cmd(args, seed, stop=False)}
         (work / "context").write_text("")
         (work / "spec.json").write_text(json.dumps(spec))
         site.write_text(_SITECUSTOMIZE)
-        env = _env(tpl, profile)
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--cover", str(work / "spec.json")],
-                              cwd=tpl, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=tpl, env=_env(tpl, profile), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"coverage pass of {module} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
+            raise RuntimeError(f"coverage pass of {modules} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
         import coverage  # the harness's own environment: only needed for the selection
 
-        lines: dict[int, set[str]] = {}
+        lines: dict[Path, dict[int, set[str]]] = {t: {} for t in targets.values()}
         for f in work.glob("cov*"):
             data = coverage.CoverageData(basename=str(f))
             data.read()
             for fn in data.measured_files():
-                if Path(fn).resolve() != target:
+                got = lines.get(Path(fn).resolve())
+                if got is None:
                     continue
                 for ln, ctxs in data.contexts_by_lineno(fn).items():
-                    lines.setdefault(ln, set()).update(ctxs)
+                    got.setdefault(ln, set()).update(ctxs)
         meta = json.loads((work / "meta.json").read_text())
-        cmap = CoverageMap({ln: sorted(c) for ln, c in lines.items()}, meta["order"], meta["statements"])
     finally:
         site.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(cmap.to_json()))
-    return cmap
+    return {n: CoverageMap({ln: sorted(c) for ln, c in lines[t].items()}, meta["order"], meta["statements"][str(t)])
+            for n, t in targets.items()}
 
 
 def cover_main(spec_path: str) -> int:
@@ -772,7 +800,7 @@ def cover_main(spec_path: str) -> int:
     finally:
         cov.stop()
         cov.save()
-    statements = sorted(cov.analysis2(spec["include"][0])[1]) if rc == 0 else []
+    statements = {f: sorted(cov.analysis2(f)[1]) for f in spec["include"]} if rc == 0 else {}
     Path(spec["data_file"]).with_name("meta.json").write_text(json.dumps({"order": order, "statements": statements}))
     return rc
 
@@ -1204,14 +1232,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"baseline {n}: {dt:.1f} s  ({' '.join(plan.tests[n])})", file=sys.stderr)
             plan.baseline[n] = done_args[key]
         cover_s: dict[str, float] = {}
-        for n in modules:  # the line -> tests maps of the pure-Python modules (cached)
-            if args.no_select or args.tests or _jitted(sources[n]):
-                continue
-            t0 = time.monotonic()
-            plan.coverage[n] = coverage_map(n, tpl, plan.tests[n], args.profile, args.hypothesis_seed, args.cache)
-            plan.trees[n] = ast.parse(sources[n])
-            cover_s[n] = round(time.monotonic() - t0, 1)
-            print(f"coverage map {n}: {cover_s[n]:.1f} s, {len(plan.coverage[n].order)} tests", file=sys.stderr)
+        selectable = [n for n in modules if not (args.no_select or args.tests or _jitted(sources[n]))]
+        t0 = time.monotonic()  # the line -> tests maps of the pure-Python modules (cached)
+        plan.coverage = coverage_maps(selectable, tpl, plan.tests, args.profile, args.hypothesis_seed, args.cache)
+        plan.trees = {n: ast.parse(sources[n]) for n in selectable}
+        cover_s = round(time.monotonic() - t0, 1)
+        if selectable:
+            print(f"coverage maps of {selectable}: {cover_s:.1f} s", file=sys.stderr)
         module_time = {n: 0.0 for n in modules}
         # numba freezes globals (error codes in _codes.py...) into the cached code of its importers too
         drops = {n: _importers(n, sources) for n in modules}

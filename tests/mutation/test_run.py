@@ -308,7 +308,8 @@ def test_coverage_map_end_to_end(tmp_path):
     (tpl / "src" / "rlemask" / "demo.py").write_text(FAKE_MODULE)
     (tpl / "tests" / "test_demo.py").write_text(FAKE_TESTS)
     cache = tmp_path / "cache"
-    cmap = run.coverage_map("demo", tpl, ["tests/test_demo.py"], "dev", 0, cache)
+    tests = {"demo": ["tests/test_demo.py"]}
+    cmap = run.coverage_maps(["demo"], tpl, tests, "dev", 0, cache)["demo"]
     small, big, sub = ("tests/test_demo.py::test_small", "tests/test_demo.py::test_big",
                        "tests/test_demo.py::TestSub::test_in_a_subprocess")
     assert cmap.order == [small, big, sub]
@@ -318,7 +319,26 @@ def test_coverage_map_end_to_end(tmp_path):
     assert 15 in cmap.statements and 15 not in cmap.lines  # never(): not covered
     assert not (tpl / "src" / "sitecustomize.py").exists()
     (cached,) = cache.iterdir()
-    assert run.coverage_map("demo", tpl, ["tests/test_demo.py"], "dev", 0, cache) == cmap  # from the cache
+    assert run.coverage_maps(["demo"], tpl, tests, "dev", 0, cache) == {"demo": cmap}  # from the cache
     (tpl / "src" / "rlemask" / "demo.py").write_text(FAKE_MODULE + "\n")  # a changed source: a new pass
-    run.coverage_map("demo", tpl, ["tests/test_demo.py"], "dev", 0, cache)
+    run.coverage_maps(["demo"], tpl, tests, "dev", 0, cache)
     assert len(list(cache.iterdir())) == 2
+
+
+def test_modules_with_the_same_test_files_share_one_pass(tmp_path):
+    tpl = tmp_path / "template"
+    (tpl / "src" / "rlemask").mkdir(parents=True)
+    (tpl / "tests").mkdir()
+    (tpl / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '--doctest-modules'\n")
+    (tpl / "src" / "rlemask" / "__init__.py").write_text("")
+    (tpl / "src" / "rlemask" / "demo.py").write_text(FAKE_MODULE)
+    (tpl / "src" / "rlemask" / "two.py").write_text('def h():\n    """\n    >>> h()\n    1\n    """\n    return 1\n')
+    (tpl / "tests" / "test_demo.py").write_text(FAKE_TESTS)
+    tests = {"demo": ["src/rlemask/demo.py", "tests/test_demo.py"], "two": ["src/rlemask/two.py", "tests/test_demo.py"]}
+    maps = run.coverage_maps(["demo", "two"], tpl, tests, "dev", 0, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    # two.h runs only in its doctest; demo's map keeps the tests of demo's list only
+    assert maps["two"].lines[6] == ["src/rlemask/two.py::rlemask.two.h"]
+    assert "src/rlemask/two.py::rlemask.two.h" not in maps["demo"].order
+    assert maps["demo"].order == ["tests/test_demo.py::test_small", "tests/test_demo.py::test_big",
+                                  "tests/test_demo.py::TestSub::test_in_a_subprocess"]
