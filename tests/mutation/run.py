@@ -1065,7 +1065,9 @@ def _row(name: str, rs: list[Result], seconds: float) -> dict:
     count = {s: sum(r.status == s for r in rs) for s in ("killed", "timeout", "survived", "equivalent", "error")}
     scored = count["killed"] + count["timeout"] + count["survived"]
     score = (count["killed"] + count["timeout"]) / scored if scored else float("nan")
-    return {"module": name, "mutants": len(rs), **count, "score": score, "seconds": round(seconds, 1),
+    not_covered = sum(r.status == "survived" and r.mode == "not covered" for r in rs)
+    return {"module": name, "mutants": len(rs), **count, "not_covered": not_covered, "score": score,
+            "seconds": round(seconds, 1),
             "per_mutant": round(sum(r.seconds for r in rs) / len(rs), 1) if rs else 0.0}
 
 
@@ -1074,11 +1076,12 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
     (out / "report.json").write_text(json.dumps({"meta": meta, "summary": rows,
                                                   "mutants": [asdict(r) for r in results]}, indent=1))
     md = [f"# Mutation report\n\n{meta['command']}\n\nprofile={meta['profile']} hypothesis_seed={meta['seed']} "
-          f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s\n",
-          "| module | mutants | killed | timeout | survived | equivalent | error | score | time (s) | s/mutant |",
+          f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s coverage maps={meta.get('coverage_s', 0)} s "
+          f"selection: {meta.get('selection')}" + (f" PARTIAL: {meta['partial']} run" if meta.get("partial") else "") + "\n",
+          "| module | mutants | killed | timeout | survived (not covered) | equivalent | error | score | time (s) | s/mutant |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} | "
+        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | "
                   f"{r['equivalent']} | {r['error']} | {r['score']:.1%} | {r['seconds']} | {r['per_mutant']} |")
     for status in ("survived", "error", "equivalent"):
         rs = [r for r in results if r.status == status]
@@ -1095,6 +1098,15 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
 # ----------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------
+
+
+def _meta(args: argparse.Namespace, argv: list[str] | None, t_start: float, total: int, results: list[Result],
+          plan: Plan, cover_s: float) -> dict:
+    return {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
+            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
+            "tests": plan.tests, "coverage_s": cover_s,
+            "selection": "off" if args.no_select or args.tests else "coverage (pure-Python modules)"}
 
 
 def select_modules(src_pkg: Path, patterns: list[str]) -> list[str]:
@@ -1231,7 +1243,6 @@ def main(argv: list[str] | None = None) -> int:
                 done_args[key] = dt
                 print(f"baseline {n}: {dt:.1f} s  ({' '.join(plan.tests[n])})", file=sys.stderr)
             plan.baseline[n] = done_args[key]
-        cover_s: dict[str, float] = {}
         selectable = [n for n in modules if not (args.no_select or args.tests or _jitted(sources[n]))]
         t0 = time.monotonic()  # the line -> tests maps of the pure-Python modules (cached)
         plan.coverage = coverage_maps(selectable, tpl, plan.tests, args.profile, args.hypothesis_seed, args.cache)
@@ -1256,6 +1267,10 @@ def main(argv: list[str] | None = None) -> int:
                     r.status, r.reason = "equivalent", equivalent[r.id]
                 results.append(r)
                 module_time[r.module] += r.seconds
+                if i % 10 == 0 and i < len(mutants):  # a cut-off run still leaves a report
+                    done = sorted(results, key=lambda r: (r.module, r.line, r.id))
+                    write_reports(args.out, done, summarize(done, module_time),
+                                  {**_meta(args, argv, t_start, total, done, plan, cover_s), "partial": f"{i} of {len(mutants)}"})
                 if not args.quiet:
                     print(f"[{i}/{len(mutants)}] {r.status:10s} {r.seconds:6.1f}s {r.mode[:3]} {r.id}  ({r.detail[:90]})",
                           file=sys.stderr, flush=True)
@@ -1266,11 +1281,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: (r.module, r.line, r.id))
     rows = summarize(results, module_time)
-    meta = {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
-            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
-            "tests": plan.tests if mutants else {}, "coverage_s": cover_s,
-            "selection": "off" if args.no_select or args.tests else "coverage (pure-Python modules)"}
+    meta = _meta(args, argv, t_start, total, results, plan, cover_s)
     write_reports(args.out, results, rows, meta)
     if args.check_selection:
         differ = [r for r in results if not _agree(r.status, r.check)]
