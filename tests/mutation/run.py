@@ -109,7 +109,7 @@ TESTS: dict[str, list[str]] = {
     "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
     "_convert": ["tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
                  "tests/test_rle.py", "tests/test_metrics.py"],
-    "rle": ["tests/test_regressions_rle.py", "tests/test_regressions_dialects.py", "tests/test_rle.py", "tests/test_coco.py",
+    "rle": ["tests/test_regressions_rle.py", "tests/test_regressions_rle_errors.py", "tests/test_regressions_dialects.py", "tests/test_rle.py", "tests/test_coco.py",
             "tests/test_dialects.py"],
     "coco": ["tests/test_regressions_coco.py", "tests/test_regressions_coco_batch.py", "tests/test_coco.py"],
     "dialects": ["tests/test_regressions_dialects.py", "tests/test_dialects.py", "tests/test_rle.py"],
@@ -124,6 +124,12 @@ TESTS: dict[str, list[str]] = {
 # the metrics package: every part runs the metrics tests
 for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_runs"):
     TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
+# the numpy twins of the kernels (rlemask._tier; switched off in-process by the root conftest)
+# are checked against the kernels by tests/test_first_call.py, partly in fresh processes
+TESTS["_tier"] = ["tests/test_first_call.py"]
+TESTS["_kernels_cache"] = ["tests/test_cache.py"]
+for _name in ("rle", "metrics/_distance", "metrics/_pixel"):
+    TESTS[_name] = TESTS[_name] + ["tests/test_first_call.py"]
 CORE_TESTS = [
     "tests/test_rle.py",
     "tests/test_coco.py",
@@ -1100,6 +1106,24 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
 # ----------------------------------------------------------------------------------
 
 
+def rescore(report: Path, out: Path) -> int:
+    """Apply the current equivalent.toml to a finished run (survivors <-> equivalent) and rewrite its reports."""
+    data = json.loads(report.read_text())
+    equivalent = load_equivalent(EQUIVALENT_FILE)
+    results = [Result(**r) for r in data["mutants"]]
+    for r in results:
+        if r.status in ("survived", "equivalent"):
+            r.status, r.reason = ("equivalent", equivalent[r.id]) if r.id in equivalent else ("survived", "")
+    seconds = {row["module"]: row["seconds"] for row in data["summary"] if row["module"] != "total"}
+    rows = summarize(results, seconds)
+    write_reports(out, results, rows, data["meta"])
+    for r in rows:
+        print(f"{r['module']:24s} {r['mutants']:4d} killed {r['killed']:4d} timeout {r['timeout']:3d} "
+              f"survived {r['survived']:3d} ({r['not_covered']} not covered) equivalent {r['equivalent']:3d} "
+              f"score {r['score']:.1%}")
+    return 0
+
+
 def _meta(args: argparse.Namespace, argv: list[str] | None, t_start: float, total: int, results: list[Result],
           plan: Plan, cover_s: float) -> dict:
     return {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -1173,6 +1197,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="run each mutant on the whole files and on its selected tests; report where they disagree")
     p.add_argument("--cache", type=Path, default=REPO / "build" / "mutation-coverage",
                    help="folder of the cached line -> tests maps (default build/mutation-coverage)")
+    p.add_argument("--rescore", type=Path, default=None, metavar="REPORT_JSON",
+                   help="re-read tests/mutation/equivalent.toml into a finished report.json and rewrite its reports "
+                   "in --out; nothing run")
     p.add_argument("--runner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cover", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1180,6 +1207,8 @@ def main(argv: list[str] | None = None) -> int:
         return runner_loop()
     if args.cover:
         return cover_main(args.cover)
+    if args.rescore:
+        return rescore(args.rescore, args.out)
 
     src_pkg = REPO / "src" / PACKAGE
     patterns = [x.strip() for m in args.module for x in m.split(",") if x.strip()]
