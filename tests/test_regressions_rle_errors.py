@@ -39,3 +39,23 @@ def test_from_runs_out_of_order_names_the_previous_run_exactly():
         from_runs(np.array([2, 6, 4]), np.array([1, 2, 3]), (3, 3))
     assert info.value.run == 2
     assert "run 2 (start=4, length=3) starts before run 1 (start=6, length=2) ends at pixel 7" in str(info.value)
+
+
+@pytest.mark.parametrize("text, token, offset", [("1\u00e9 2", 0, 1), ("12\u00e9 2", 0, 2), ("1 \u00e9", 1, 2), ("\u00e9 2", 0, 0)])
+def test_a_non_ascii_character_inside_a_token_names_that_token(text, token, offset):
+    """``rle::_ascii::0 -> 1#0``: the character right after the first one (pos == 1) belongs to token 0."""
+    with pytest.raises(InvalidRleError) as info:
+        decode(text, (3, 3))
+    assert (info.value.token, info.value.offset) == (token, offset)
+
+
+def test_the_preview_of_a_bad_string_keeps_60_characters():
+    """``rle::_preview``: 60 characters are shown whole, 61 cut to the first 60 and '...'
+    (the ``limit`` default, ``<=`` and the slice bound)."""
+    sixty = "1" + " 1" * 27 + " 1111"  # 29 tokens: odd
+    sixty_one = "1" + " 1" * 29 + " 5"  # 31 tokens: odd
+    assert (len(sixty), len(sixty_one)) == (60, 61)
+    for text, shown in [(sixty, repr(sixty)), (sixty_one, repr(sixty_one[:60] + "..."))]:
+        with pytest.raises(InvalidRleError, match="odd number of tokens") as info:
+            decode(text, (100, 100))
+        assert f" in {shown}; expected" in str(info.value)
