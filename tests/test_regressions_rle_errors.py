@@ -2,9 +2,12 @@
 
 Callers read ``InvalidRleError.run``, ``.token`` and ``.offset`` instead of parsing
 messages, so each field is pinned for a run past the first (where ``2 * run``,
-``run`` and ``run - 1`` differ). Mutants killed here (``tests/mutation/run.py --id``):
-``rle::_parse_reason::2 -> 1#...`` (the token of a run), ``rle::from_runs::1 -> 2#3``
-(the previous run's length in the out-of-order message of ``from_runs``).
+``run`` and ``run - 1`` differ), and the bounds of dialect strings (``base=``,
+``relative=``, ``empty_token=``) sit on their edges. Mutants killed here
+(``tests/mutation/run.py --id``): ``rle::_parse_reason::2 -> 1#...`` (the token of a
+run), ``rle::from_runs::1 -> 2#3`` (the previous run's length in the out-of-order
+message of ``from_runs``), ``rle::_ascii::0 -> 1#0``, ``rle::_preview::...``,
+``rle::_dialect_pairs::...`` (named in each test's docstring).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlemask import InvalidRleError, decode, from_runs
+from rlemask import InvalidRleError, area, decode, from_runs
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,49 @@ def test_the_preview_of_a_bad_string_keeps_60_characters():
         with pytest.raises(InvalidRleError, match="odd number of tokens") as info:
             decode(text, (100, 100))
         assert f" in {shown}; expected" in str(info.value)
+
+
+# ----------------------------------------------------------------------------------
+# dialect strings (base=, relative=, empty_token=): the bounds of rle._dialect_pairs
+# ----------------------------------------------------------------------------------
+
+
+def test_a_number_of_exactly_n_plus_1_is_a_run_past_the_end_not_a_huge_number():
+    """``pairs > bound`` with bound = n + 1 (``>=``, ``> bound + 1`` mutants), the shape in the message."""
+    with pytest.raises(InvalidRleError, match=r"run 0 \(start=0, length=10\) covers pixels 0\.\.9 \(0-based\), past the 9"):
+        decode("0 10", (3, 3), base=0)
+    with pytest.raises(InvalidRleError) as info:
+        decode("0 11", (3, 3), base=0)
+    assert "run 0 (start=0, length=11) holds a number above 10, past the 9 pixels of shape=(3, 3)" in str(info.value)
+
+
+@pytest.mark.parametrize("text, run", [("1 1 1 99 1 99", 1), ("1 1 1 1 1 99", 2), ("1 99 1 1 1 99", 0)])
+def test_the_first_huge_number_names_its_run(text, run):
+    """``r = big[0] // 2`` (``big[-1]``, ``// 3`` mutants)."""
+    with pytest.raises(InvalidRleError) as info:
+        decode(text, (3, 3), base=0)
+    assert (info.value.run, info.value.token) == (run, 2 * run)
+
+
+def test_the_first_start_below_1_names_its_run():
+    """``bad[0]`` of the starts below the base (``bad[-1]`` mutant), on the dialect path (empty_token=)."""
+    with pytest.raises(InvalidRleError, match=r"run 1 \(start=0, length=1\) has start < 1") as info:
+        decode("1 1 0 1 0 1", (3, 3), empty_token="-1")
+    assert info.value.run == 1
+
+
+def _relative_summing_to(total: int, pairs: int = 462) -> str:
+    """``pairs`` relative (offset, 1) pairs whose numbers add up to ``total`` (each below 10**16)."""
+    q, rest = divmod(total - pairs, pairs)
+    offsets = [q + 1] * rest + [q] * (pairs - rest)
+    assert max(offsets) < 10**16
+    return " ".join(f"{o} 1" for o in offsets)
+
+
+def test_relative_offsets_adding_up_to_2_62_are_fine_and_past_it_are_not():
+    """The int64 guard of relative strings: the sum of every number may reach 2**62, not pass it
+    (``>= float(1 << 62)``, ``1 << 61``, ``1 << 63`` and ``2 << 62`` mutants, and the ``1 << 62``
+    pixel bound of ``check_runs`` without a shape)."""
+    assert area(_relative_summing_to(2**62), relative=True) == 462
+    with pytest.raises(InvalidRleError, match="add up past the int64 range"):
+        area(_relative_summing_to(2**62 + 4096), relative=True)
