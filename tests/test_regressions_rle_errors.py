@@ -108,3 +108,12 @@ def test_relative_offsets_adding_up_to_2_62_are_fine_and_past_it_are_not():
     assert area(_relative_summing_to(2**62), relative=True) == 462
     with pytest.raises(InvalidRleError, match="add up past the int64 range"):
         area(_relative_summing_to(2**62 + 4096), relative=True)
+
+
+def test_runs_out_of_order_in_a_dialect_name_where_the_previous_run_ends():
+    """``prev_end`` of the out-of-order message of ``_dialect_pairs`` (every index and constant of it):
+    run 1 covers 0-based pixels 5..7; pairs chosen so that every neighbouring entry differs."""
+    with pytest.raises(InvalidRleError) as info:
+        decode("1 1 6 3 5 1", (3, 3), empty_token="-1")
+    assert (info.value.run, info.value.offset) == (2, 4)
+    assert "run 2 (start=5, length=1) starts at pixel 4 (0-based), before run 1 ends at pixel 7;" in str(info.value)
