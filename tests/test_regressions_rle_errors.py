@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlemask import InvalidRleError, area, decode, from_runs
+from rlemask import InvalidRleError, area, decode, decode_many, from_runs
 
 
 @pytest.mark.parametrize(
@@ -117,3 +117,12 @@ def test_runs_out_of_order_in_a_dialect_name_where_the_previous_run_ends():
         decode("1 1 6 3 5 1", (3, 3), empty_token="-1")
     assert (info.value.run, info.value.offset) == (2, 4)
     assert "run 2 (start=5, length=1) starts at pixel 4 (0-based), before run 1 ends at pixel 7;" in str(info.value)
+
+
+def test_decode_many_reports_a_bad_item_just_before_a_non_ascii_one():
+    """``decode_many(items[:j])`` before the non-ASCII item j (``items[:j - 1]`` mutant): the
+    batch raises the error of the first bad item, here the one right before the non-ASCII one."""
+    with pytest.raises(InvalidRleError) as info:
+        decode_many(["1 1", "5 99", "1\u00e9"], (3, 3))
+    assert (info.value.item, info.value.run) == (1, 0)
+    assert "past the 9 pixels" in str(info.value)
