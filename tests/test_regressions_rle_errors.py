@@ -126,3 +126,25 @@ def test_decode_many_reports_a_bad_item_just_before_a_non_ascii_one():
         decode_many(["1 1", "5 99", "1\u00e9"], (3, 3))
     assert (info.value.item, info.value.run) == (1, 0)
     assert "past the 9 pixels" in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["starts", "lengths"])
+def test_from_runs_rejects_unsigned_values_past_int64_and_keeps_the_largest_int64(field):
+    """``int(v.max()) > np.iinfo(np.int64).max`` for unsigned input (``!=``, ``>=``, ``+ 1`` mutants)."""
+    big = {"starts": np.array([2**63], np.uint64), "lengths": np.array([1], np.uint64)}
+    if field == "lengths":
+        big = {"starts": np.array([1], np.uint64), "lengths": np.array([2**63], np.uint64)}
+    with pytest.raises(InvalidRleError, match=f"{field} holds a value above the int64 range"):
+        from_runs(big["starts"], big["lengths"], (3, 3))
+    # the largest int64 converts, and is then a run past the end
+    with pytest.raises(InvalidRleError, match=r"run 0 \(start=9223372036854775807, length=1\) ends at pixel"):
+        from_runs(np.array([2**63 - 1], np.uint64), np.array([1], np.uint64), (3, 3))
+
+
+@pytest.mark.parametrize("text", ["3 2 1 1", "1 2 2 2"])
+def test_area_of_a_dialect_string_rejects_unsorted_and_overlapping_runs(text):
+    """``area`` validates strictly on the dialect path too (``True -> False`` of its strict argument)."""
+    with pytest.raises(InvalidRleError, match="runs must be sorted and non-overlapping"):
+        area(text, empty_token="-1")
+    with pytest.raises(InvalidRleError, match="runs must be sorted and non-overlapping"):
+        area(text)
