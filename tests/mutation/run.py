@@ -127,10 +127,11 @@ for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_ru
     TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
 # the numpy twins of the kernels (rlemask._tier; switched off in-process by the root conftest)
 # are checked against the kernels by tests/test_first_call.py, partly in fresh processes
-TESTS["_tier"] = ["tests/test_first_call.py"]
+TESTS["_tier"] = ["tests/test_regressions_first_call.py", "tests/test_first_call.py"]
 TESTS["_kernels_cache"] = ["tests/test_cache.py"]
 for _name in ("rle", "metrics/_distance", "metrics/_pixel"):
     TESTS[_name] = TESTS[_name] + ["tests/test_first_call.py"]
+TESTS["rle"] = ["tests/test_regressions_first_call.py"] + TESTS["rle"]
 CORE_TESTS = [
     "tests/test_rle.py",
     "tests/test_coco.py",
