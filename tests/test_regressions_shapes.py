@@ -34,3 +34,10 @@ def test_bools_and_floats_are_not_sizes_on_either_side(shape):
 def test_shapes_one_past_the_int64_limit_are_rejected(shape):
     with pytest.raises(InvalidRleError, match=r"2\*\*63 - 1"):
         decode("", shape)
+
+
+@pytest.mark.parametrize("shape", [(2**63 - 1, 0), (0, 2**63 - 1), [2**63 - 1, 0], (np.int64(2**63 - 1), 0)])
+def test_a_side_of_exactly_the_int64_limit_is_a_shape(shape):
+    """The limit itself is allowed on both paths (``max(...) > _MAX_PIXELS`` made ``>=``;
+    ``_MAX_PIXELS = 2**63 - 1`` moved to ``2**63 - 2`` or ``2**62 - 1``)."""
+    assert decode("", shape).shape == tuple(int(v) for v in shape)
