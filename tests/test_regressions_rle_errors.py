@@ -106,8 +106,9 @@ def test_relative_offsets_adding_up_to_2_62_are_fine_and_past_it_are_not():
     (``>= float(1 << 62)``, ``1 << 61``, ``1 << 63`` and ``2 << 62`` mutants, and the ``1 << 62``
     pixel bound of ``check_runs`` without a shape)."""
     assert area(_relative_summing_to(2**62), relative=True) == 462
-    with pytest.raises(InvalidRleError, match="add up past the int64 range"):
+    with pytest.raises(InvalidRleError, match="add up past the int64 range") as info:
         area(_relative_summing_to(2**62 + 4096), relative=True)
+    assert info.value.run == 0  # the error names the first run (``fail(0, ...)`` moved to -1 or 1)
 
 
 def test_runs_out_of_order_in_a_dialect_name_where_the_previous_run_ends():
