@@ -56,6 +56,7 @@ import argparse
 import ast
 import concurrent.futures
 import fnmatch
+import hashlib
 import json
 import os
 import queue
@@ -108,9 +109,11 @@ TESTS: dict[str, list[str]] = {
     "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
     "_convert": ["tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
                  "tests/test_rle.py", "tests/test_metrics.py"],
-    "rle": ["tests/test_regressions_rle.py", "tests/test_regressions_dialects.py", "tests/test_rle.py", "tests/test_coco.py",
-            "tests/test_dialects.py"],
-    "coco": ["tests/test_regressions_coco.py", "tests/test_regressions_coco_batch.py", "tests/test_coco.py"],
+    "rle": ["tests/test_regressions_rle.py", "tests/test_regressions_rle_errors.py", "tests/test_regressions_shapes.py",
+            "tests/test_regressions_dialects.py",
+            "tests/test_rle.py", "tests/test_coco.py", "tests/test_dialects.py", "tests/test_batch.py"],
+    "coco": ["tests/test_regressions_coco.py", "tests/test_regressions_coco_batch.py", "tests/test_regressions_coco_errors.py",
+             "tests/test_coco.py"],
     "dialects": ["tests/test_regressions_dialects.py", "tests/test_dialects.py", "tests/test_rle.py"],
     "overlap": ["tests/test_overlap.py", "tests/test_metrics.py"],
     "postprocess": ["tests/test_regressions_postprocess.py", "tests/test_postprocess.py"],
@@ -123,6 +126,13 @@ TESTS: dict[str, list[str]] = {
 # the metrics package: every part runs the metrics tests
 for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_runs"):
     TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
+# the numpy twins of the kernels (rlemask._tier; switched off in-process by the root conftest)
+# are checked against the kernels by tests/test_first_call.py, partly in fresh processes
+TESTS["_tier"] = ["tests/test_regressions_first_call.py", "tests/test_first_call.py"]
+TESTS["_kernels_cache"] = ["tests/test_cache.py"]
+for _name in ("rle", "metrics/_distance", "metrics/_pixel"):
+    TESTS[_name] = TESTS[_name] + ["tests/test_first_call.py"]
+TESTS["rle"] = ["tests/test_regressions_first_call.py"] + TESTS["rle"]
 CORE_TESTS = [
     "tests/test_rle.py",
     "tests/test_coco.py",
@@ -510,12 +520,27 @@ class Result:
     seconds: float
     detail: str = ""
     reason: str = ""  # for equivalent mutants
+    mode: str = "whole"  # tests run: "whole" (the module's files), "selected" (by coverage), "not covered"
+    check: str = ""  # --check-selection: the outcome with the selected tests (the status is the whole run's)
 
 
 @dataclass
 class Plan:
     tests: dict[str, list[str]] = field(default_factory=dict)  # module -> pytest args (relative)
     baseline: dict[str, float] = field(default_factory=dict)  # module -> seconds
+    coverage: dict[str, "CoverageMap"] = field(default_factory=dict)  # module -> map (selection on)
+    trees: dict[str, ast.Module] = field(default_factory=dict)  # module -> parsed source
+
+    def select(self, m: Mutant) -> tuple[list[str] | None, str]:
+        """The pytest arguments for one mutant (None: no test executes it) and the mode used."""
+        whole = self.tests[m.module]
+        cmap = self.coverage.get(m.module)
+        if cmap is None:
+            return whole, "whole"
+        tests = cmap.select(mutant_lines(self.trees[m.module], m.span), whole)
+        if tests is None:
+            return None, "not covered"
+        return tests, ("whole" if tests == whole else "selected")
 
 
 def _jitted(text: str) -> bool:
@@ -561,6 +586,234 @@ def tests_for(module: str, repo: Path, regressions: bool = True, doctests: bool 
     return [t for t in args if (repo / t).exists()]
 
 
+# ----------------------------------------------------------------------------------
+# test selection by coverage (pure-Python modules)
+# ----------------------------------------------------------------------------------
+#
+# Once per module, its mapped test files run under coverage with one context per
+# test (the collapsed pytest node id: a parametrized test is one function). A
+# mutant then runs only the tests whose context executed one of its lines, plus
+# the module's doctests and its regression files. Lines executed outside any test
+# (imports at collection, module-level constants) run every mapped file; lines no
+# test executes are "not covered" and run nothing. Kernel modules (numba: coverage
+# cannot see compiled code) always run every mapped file.
+
+COVER_ENV = "RLEMASK_MUTATION_COVER"  # path of the JSON spec of a coverage pass (subprocesses read it)
+_SITECUSTOMIZE = '''"""Written by tests/mutation/run.py for a coverage pass; inert without $RLEMASK_MUTATION_COVER."""
+import os
+
+if os.environ.get("RLEMASK_MUTATION_COVER"):  # a subprocess started by a test: measure it too
+    try:
+        import atexit
+        import json
+
+        import coverage
+
+        with open(os.environ["RLEMASK_MUTATION_COVER"]) as _f:
+            _spec = json.load(_f)
+        with open(_spec["context_file"]) as _f:
+            _ctx = _f.read()  # the node id of the test that started this process
+        _cov = coverage.Coverage(data_file=_spec["data_file"], data_suffix=True, include=_spec["include"],
+                                 config_file=False, context=_ctx or None)
+        _cov.start()
+
+        def _save():
+            _cov.stop()
+            _cov.save()
+
+        atexit.register(_save)
+    except Exception:  # noqa: BLE001 - never break the measured program
+        pass
+'''
+
+
+def collapse(nodeid: str) -> str:
+    """A pytest node id without its parameters: ``f.py::C::test_a[1-2]`` -> ``f.py::C::test_a``."""
+    return nodeid.split("[", 1)[0]
+
+
+def mutant_lines(tree: ast.Module, span: tuple[int, int, int, int]) -> list[int]:
+    """The source lines whose execution runs the mutated code.
+
+    The head of the innermost statement holding the mutated span, down to the
+    span's last line (an ``if``'s test, not its body; a whole simple statement),
+    plus the decorators of a mutated ``def`` line (a default value).
+    """
+    l0, c0, l1, c1 = span
+    best: ast.stmt | None = None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.stmt) and (node.lineno, node.col_offset) <= (l0, c0)
+                and (node.end_lineno, node.end_col_offset) >= (l1, c1)):
+            if best is None or (node.lineno, node.col_offset) >= (best.lineno, best.col_offset):
+                best = node
+    if best is None:
+        return list(range(l0, l1 + 1))
+    first = best.lineno
+    for d in getattr(best, "decorator_list", []):
+        first = min(first, d.lineno)
+    last = l1 if hasattr(best, "body") else max(l1, best.end_lineno or l1)
+    return list(range(first, last + 1))
+
+
+@dataclass
+class CoverageMap:
+    """Line -> collapsed node ids of the tests that executed it ("" = outside any test)."""
+
+    lines: dict[int, list[str]]
+    order: list[str]  # every collapsed node id, in the order the tests ran
+    statements: list[int]  # the module's executable lines (coverage's view)
+
+    def select(self, lines: list[int], whole: list[str]) -> list[str] | None:
+        """pytest arguments for a mutant on ``lines``; None when no test executes them.
+
+        ``whole`` is the module's full argument list: regression files, its
+        doctests, its test files. The regression files and the module's doctests
+        always run; of the other files, only the tests covering the lines.
+        """
+        ctxs: set[str] = set()
+        for ln in lines:
+            ctxs.update(self.lines.get(ln, ()))
+        if not ctxs:
+            # a statement coverage could see, never executed: no test can notice the mutant
+            return None if any(ln in self.statements for ln in lines) else whole
+        if "" in ctxs:  # executed at import or by collection-time code: anything may depend on it
+            return whole
+        if any(c.split("::", 1)[0] not in whole for c in ctxs):
+            return whole  # a test of a file not in the list: trust nothing
+        always = [t for t in whole if Path(t).name.startswith("test_regressions_") or t == whole_doctest(whole)]
+        picked = [c for c in self.order if c in ctxs and c.split("::", 1)[0] not in always]
+        return always + picked
+
+    def to_json(self) -> dict:
+        return {"lines": {str(k): v for k, v in sorted(self.lines.items())}, "order": self.order,
+                "statements": self.statements}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CoverageMap":
+        return cls({int(k): v for k, v in data["lines"].items()}, data["order"], data["statements"])
+
+
+def whole_doctest(whole: list[str]) -> str | None:
+    """The module's own doctest argument: the first ``src/`` entry of its list (see tests_for)."""
+    return next((t for t in whole if t.startswith("src/")), None)
+
+
+def tree_hash(root: Path, extra: str) -> str:
+    """A hash of every file a test run can read (sources, tests, docs, configuration) and ``extra``."""
+    h = hashlib.sha256(extra.encode())
+    for name in COPIED:
+        p = root / name
+        files = sorted(f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts
+                       and ".hypothesis" not in f.parts and not f.is_relative_to(root / "tests" / "mutation")
+                       and f.name != "sitecustomize.py") if p.is_dir() else ([p] if p.exists() else [])
+        for f in files:
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def coverage_maps(modules: list[str], tpl: Path, tests: dict[str, list[str]], profile: str, seed: int,
+                  cache: Path) -> dict[str, CoverageMap]:
+    """The line -> tests maps of ``modules``, from ``cache`` or from coverage passes in ``tpl``.
+
+    Modules whose test files are the same but for their own doctests (the
+    metrics package) share one pass over the union of their arguments; each map
+    keeps the tests of its own list only.
+    """
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for n in modules:
+        groups.setdefault(tuple(t for t in tests[n] if t != whole_doctest(tests[n])), []).append(n)
+    out: dict[str, CoverageMap] = {}
+    for rest, names in groups.items():
+        regs = [t for t in rest if Path(t).name.startswith("test_regressions_")]
+        args = regs + [whole_doctest(tests[n]) for n in names if whole_doctest(tests[n])]
+        args += [t for t in rest if t not in args]
+        key = tree_hash(tpl, json.dumps([names, args, profile, seed]))
+        cached = cache / f"{'+'.join(n.replace('/', '.') for n in names)}-{key}.json"
+        if cached.exists():
+            maps = {n: CoverageMap.from_json(d) for n, d in json.loads(cached.read_text()).items()}
+        else:
+            maps = _coverage_pass(names, tpl, args, profile, seed)
+            cache.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps({n: c.to_json() for n, c in maps.items()}))
+        for n in names:  # keep the contexts of the module's own list
+            files = set(tests[n])
+            c = maps[n]
+            lines = {ln: [x for x in v if x == "" or x.split("::", 1)[0] in files] for ln, v in c.lines.items()}
+            out[n] = CoverageMap({ln: v for ln, v in lines.items() if v},
+                                 [x for x in c.order if x.split("::", 1)[0] in files], c.statements)
+    return out
+
+
+def _coverage_pass(modules: list[str], tpl: Path, args: list[str], profile: str, seed: int) -> dict[str, CoverageMap]:
+    """Run ``args`` once under coverage in ``tpl``, measuring the files of ``modules``."""
+    work = Path(tempfile.mkdtemp(prefix="cover-", dir=tpl.parent))
+    site = tpl / "src" / "sitecustomize.py"  # subprocesses started by tests (python -m rlemask ...) measure too
+    try:
+        targets = {n: (tpl / "src" / PACKAGE / f"{n}.py").resolve() for n in modules}
+        spec = {"data_file": str(work / "cov"), "include": [str(t) for t in targets.values()],
+                "context_file": str(work / "context"), "args": _pytest_cmd(args, seed, stop=False)}
+        (work / "context").write_text("")
+        (work / "spec.json").write_text(json.dumps(spec))
+        site.write_text(_SITECUSTOMIZE)
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--cover", str(work / "spec.json")],
+                              cwd=tpl, env=_env(tpl, profile), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"coverage pass of {modules} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
+        import coverage  # the harness's own environment: only needed for the selection
+
+        lines: dict[Path, dict[int, set[str]]] = {t: {} for t in targets.values()}
+        for f in work.glob("cov*"):
+            data = coverage.CoverageData(basename=str(f))
+            data.read()
+            for fn in data.measured_files():
+                got = lines.get(Path(fn).resolve())
+                if got is None:
+                    continue
+                for ln, ctxs in data.contexts_by_lineno(fn).items():
+                    got.setdefault(ln, set()).update(ctxs)
+        meta = json.loads((work / "meta.json").read_text())
+    finally:
+        site.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return {n: CoverageMap({ln: sorted(c) for ln, c in lines[t].items()}, meta["order"], meta["statements"][str(t)])
+            for n, t in targets.items()}
+
+
+def cover_main(spec_path: str) -> int:
+    """``--cover SPEC``: run pytest under coverage, one context per test (its collapsed node id)."""
+    import coverage
+    import pytest
+
+    spec = json.loads(Path(spec_path).read_text())
+    ctx_file = Path(spec["context_file"])
+    cov = coverage.Coverage(data_file=spec["data_file"], data_suffix=True, include=spec["include"], config_file=False)
+    order: list[str] = []
+
+    class Contexts:
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_protocol(self, item, nextitem):
+            ctx = collapse(item.nodeid)
+            if ctx not in order:
+                order.append(ctx)
+            ctx_file.write_text(ctx)
+            cov.switch_context(ctx)
+            yield
+            cov.switch_context("")
+            ctx_file.write_text("")
+
+    os.environ[COVER_ENV] = spec_path  # for the subprocesses the tests start (sitecustomize.py)
+    cov.start()
+    try:
+        rc = int(pytest.main(spec["args"], plugins=[Contexts()]))
+    finally:
+        cov.stop()
+        cov.save()
+    statements = {f: sorted(cov.analysis2(f)[1]) for f in spec["include"]} if rc == 0 else {}
+    Path(spec["data_file"]).with_name("meta.json").write_text(json.dumps({"order": order, "statements": statements}))
+    return rc
+
+
 def _env(root: Path, profile: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE_DIR")}
     env["PYTHONPATH"] = str(root / "src")
@@ -576,9 +829,9 @@ def _env(root: Path, profile: str) -> dict[str, str]:
     return env
 
 
-def _pytest_cmd(args: list[str], seed: int) -> list[str]:
-    return ["-x", "-q", "-p", "no:cacheprovider", "--tb=line", f"--hypothesis-seed={seed}",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning", *args]
+def _pytest_cmd(args: list[str], seed: int, stop: bool = True) -> list[str]:
+    return (["-x"] if stop else []) + ["-q", "-p", "no:cacheprovider", "--tb=line", f"--hypothesis-seed={seed}",
+                                       "-W", "ignore::pytest.PytestAssertRewriteWarning", *args]
 
 
 def _pytest(root: Path, args: list[str], profile: str, seed: int, timeout: float | None) -> tuple[int | None, str, float]:
@@ -723,6 +976,23 @@ def _copy_tree(tpl: Path, dest: Path) -> None:
 
 def run_mutant(m: Mutant, tpl: Path, work: Path, plan: Plan, sources: dict[str, str], args: argparse.Namespace,
                drop: set[str], runners: queue.Queue | None) -> Result:
+    tests, mode = plan.select(m)
+    if args.check_selection:  # the outcome of the whole files is the status; the selection's goes to `check`
+        whole = _run_tests(m, plan.tests[m.module], "whole", tpl, work, plan, sources, args, drop, runners)
+        if tests is None:
+            whole.check = "survived (not covered)"
+        elif tests == plan.tests[m.module]:
+            whole.check = whole.status + " (same tests)"
+        else:
+            whole.check = _run_tests(m, tests, mode, tpl, work, plan, sources, args, drop, runners).status
+        return whole
+    if tests is None:  # no test executes the mutated line: nothing to run
+        return _result(m, "survived", 0.0, "not covered", mode)
+    return _run_tests(m, tests, mode, tpl, work, plan, sources, args, drop, runners)
+
+
+def _run_tests(m: Mutant, tests: list[str], mode: str, tpl: Path, work: Path, plan: Plan, sources: dict[str, str],
+               args: argparse.Namespace, drop: set[str], runners: queue.Queue | None) -> Result:
     root = Path(tempfile.mkdtemp(prefix="m-", dir=work))
     t0 = time.monotonic()
     try:
@@ -741,35 +1011,42 @@ def run_mutant(m: Mutant, tpl: Path, work: Path, plan: Plan, sources: dict[str, 
         try:
             compile(target.read_text(), str(target), "exec")
         except SyntaxError as exc:
-            return _result(m, "error", time.monotonic() - t0, f"mutant does not compile: {exc}")
+            return _result(m, "error", time.monotonic() - t0, f"mutant does not compile: {exc}", mode)
         limit = max(args.min_timeout, args.timeout_factor * plan.baseline[m.module])
         if runners is None:
-            rc, out, _ = _pytest(root, plan.tests[m.module], args.profile, args.hypothesis_seed, limit)
+            rc, out, _ = _pytest(root, tests, args.profile, args.hypothesis_seed, limit)
         else:
             runner = runners.get()
             try:
-                rc, out, _ = runner.run(root, plan.tests[m.module], args.profile, args.hypothesis_seed, limit)
+                rc, out, _ = runner.run(root, tests, args.profile, args.hypothesis_seed, limit)
             finally:
                 runners.put(runner)
         dt = time.monotonic() - t0
         if rc is None:
-            return _result(m, "timeout", dt, f"no result after {limit:.0f} s")
+            return _result(m, "timeout", dt, f"no result after {limit:.0f} s", mode)
         if rc == 0:
-            return _result(m, "survived", dt, "")
+            return _result(m, "survived", dt, "", mode)
         if rc == 1:
-            return _result(m, "killed", dt, _first_failure(out))
+            return _result(m, "killed", dt, _first_failure(out), mode)
         if rc == 2:  # interrupted: a collection (import) error under -x
-            return _result(m, "killed", dt, "collection error: " + _first_failure(out))
+            return _result(m, "killed", dt, "collection error: " + _first_failure(out), mode)
         if rc < 0:
-            return _result(m, "killed", dt, f"crashed with signal {-rc}")
-        return _result(m, "error", dt, f"pytest exit code {rc}: {_first_failure(out)}")
+            return _result(m, "killed", dt, f"crashed with signal {-rc}", mode)
+        return _result(m, "error", dt, f"pytest exit code {rc}: {_first_failure(out)}", mode)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _result(m: Mutant, status: str, seconds: float, detail: str) -> Result:
-    return Result(m.id, m.module, m.line, m.op, m.label, m.original, m.mutated, status, round(seconds, 2), detail)
+def _agree(status: str, check: str) -> bool:
+    """Whether the whole-file status and the selected run's outcome tell the same (killed or not)."""
+    kind = {"killed": "k", "timeout": "k", "survived": "s", "equivalent": "s", "error": "e"}
+    return kind.get(status) == kind.get(check.split(" ")[0])
+
+
+def _result(m: Mutant, status: str, seconds: float, detail: str, mode: str = "whole") -> Result:
+    return Result(m.id, m.module, m.line, m.op, m.label, m.original, m.mutated, status, round(seconds, 2), detail,
+                  mode=mode)
 
 
 def load_equivalent(path: Path) -> dict[str, str]:
@@ -797,7 +1074,9 @@ def _row(name: str, rs: list[Result], seconds: float) -> dict:
     count = {s: sum(r.status == s for r in rs) for s in ("killed", "timeout", "survived", "equivalent", "error")}
     scored = count["killed"] + count["timeout"] + count["survived"]
     score = (count["killed"] + count["timeout"]) / scored if scored else float("nan")
-    return {"module": name, "mutants": len(rs), **count, "score": score, "seconds": round(seconds, 1),
+    not_covered = sum(r.status == "survived" and r.mode == "not covered" for r in rs)
+    return {"module": name, "mutants": len(rs), **count, "not_covered": not_covered, "score": score,
+            "seconds": round(seconds, 1),
             "per_mutant": round(sum(r.seconds for r in rs) / len(rs), 1) if rs else 0.0}
 
 
@@ -806,11 +1085,12 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
     (out / "report.json").write_text(json.dumps({"meta": meta, "summary": rows,
                                                   "mutants": [asdict(r) for r in results]}, indent=1))
     md = [f"# Mutation report\n\n{meta['command']}\n\nprofile={meta['profile']} hypothesis_seed={meta['seed']} "
-          f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s\n",
-          "| module | mutants | killed | timeout | survived | equivalent | error | score | time (s) | s/mutant |",
+          f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s coverage maps={meta.get('coverage_s', 0)} s "
+          f"selection: {meta.get('selection')}" + (f" PARTIAL: {meta['partial']} run" if meta.get("partial") else "") + "\n",
+          "| module | mutants | killed | timeout | survived (not covered) | equivalent | error | score | time (s) | s/mutant |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} | "
+        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | "
                   f"{r['equivalent']} | {r['error']} | {r['score']:.1%} | {r['seconds']} | {r['per_mutant']} |")
     for status in ("survived", "error", "equivalent"):
         rs = [r for r in results if r.status == status]
@@ -827,6 +1107,33 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
 # ----------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------
+
+
+def rescore(report: Path, out: Path) -> int:
+    """Apply the current equivalent.toml to a finished run (survivors <-> equivalent) and rewrite its reports."""
+    data = json.loads(report.read_text())
+    equivalent = load_equivalent(EQUIVALENT_FILE)
+    results = [Result(**r) for r in data["mutants"]]
+    for r in results:
+        if r.status in ("survived", "equivalent"):
+            r.status, r.reason = ("equivalent", equivalent[r.id]) if r.id in equivalent else ("survived", "")
+    seconds = {row["module"]: row["seconds"] for row in data["summary"] if row["module"] != "total"}
+    rows = summarize(results, seconds)
+    write_reports(out, results, rows, data["meta"])
+    for r in rows:
+        print(f"{r['module']:24s} {r['mutants']:4d} killed {r['killed']:4d} timeout {r['timeout']:3d} "
+              f"survived {r['survived']:3d} ({r['not_covered']} not covered) equivalent {r['equivalent']:3d} "
+              f"score {r['score']:.1%}")
+    return 0
+
+
+def _meta(args: argparse.Namespace, argv: list[str] | None, t_start: float, total: int, results: list[Result],
+          plan: Plan, cover_s: float) -> dict:
+    return {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
+            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
+            "tests": plan.tests, "coverage_s": cover_s,
+            "selection": "off" if args.no_select or args.tests else "coverage (pure-Python modules)"}
 
 
 def select_modules(src_pkg: Path, patterns: list[str]) -> list[str]:
@@ -887,10 +1194,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-fork", action="store_true",
                    help="start a new Python per mutant instead of forking a runner that has the libraries imported")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per mutant")
+    p.add_argument("--no-select", action="store_true",
+                   help="run every mapped test file for every mutant (no selection by coverage)")
+    p.add_argument("--check-selection", action="store_true",
+                   help="run each mutant on the whole files and on its selected tests; report where they disagree")
+    p.add_argument("--cache", type=Path, default=REPO / "build" / "mutation-coverage",
+                   help="folder of the cached line -> tests maps (default build/mutation-coverage)")
+    p.add_argument("--rescore", type=Path, default=None, metavar="REPORT_JSON",
+                   help="re-read tests/mutation/equivalent.toml into a finished report.json and rewrite its reports "
+                   "in --out; nothing run")
     p.add_argument("--runner", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--cover", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.runner:
         return runner_loop()
+    if args.cover:
+        return cover_main(args.cover)
+    if args.rescore:
+        return rescore(args.rescore, args.out)
 
     src_pkg = REPO / "src" / PACKAGE
     patterns = [x.strip() for m in args.module for x in m.split(",") if x.strip()]
@@ -954,6 +1275,13 @@ def main(argv: list[str] | None = None) -> int:
                 done_args[key] = dt
                 print(f"baseline {n}: {dt:.1f} s  ({' '.join(plan.tests[n])})", file=sys.stderr)
             plan.baseline[n] = done_args[key]
+        selectable = [n for n in modules if not (args.no_select or args.tests or _jitted(sources[n]))]
+        t0 = time.monotonic()  # the line -> tests maps of the pure-Python modules (cached)
+        plan.coverage = coverage_maps(selectable, tpl, plan.tests, args.profile, args.hypothesis_seed, args.cache)
+        plan.trees = {n: ast.parse(sources[n]) for n in selectable}
+        cover_s = round(time.monotonic() - t0, 1)
+        if selectable:
+            print(f"coverage maps of {selectable}: {cover_s:.1f} s", file=sys.stderr)
         module_time = {n: 0.0 for n in modules}
         # numba freezes globals (error codes in _codes.py...) into the cached code of its importers too
         drops = {n: _importers(n, sources) for n in modules}
@@ -971,8 +1299,12 @@ def main(argv: list[str] | None = None) -> int:
                     r.status, r.reason = "equivalent", equivalent[r.id]
                 results.append(r)
                 module_time[r.module] += r.seconds
+                if i % 10 == 0 and i < len(mutants):  # a cut-off run still leaves a report
+                    done = sorted(results, key=lambda r: (r.module, r.line, r.id))
+                    write_reports(args.out, done, summarize(done, module_time),
+                                  {**_meta(args, argv, t_start, total, done, plan, cover_s), "partial": f"{i} of {len(mutants)}"})
                 if not args.quiet:
-                    print(f"[{i}/{len(mutants)}] {r.status:10s} {r.seconds:6.1f}s {r.id}  ({r.detail[:90]})",
+                    print(f"[{i}/{len(mutants)}] {r.status:10s} {r.seconds:6.1f}s {r.mode[:3]} {r.id}  ({r.detail[:90]})",
                           file=sys.stderr, flush=True)
     finally:
         while runners is not None and not runners.empty():
@@ -981,11 +1313,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: (r.module, r.line, r.id))
     rows = summarize(results, module_time)
-    meta = {"command": "python tests/mutation/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
-            "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
-            "tests": plan.tests if mutants else {}}
+    meta = _meta(args, argv, t_start, total, results, plan, cover_s)
     write_reports(args.out, results, rows, meta)
+    if args.check_selection:
+        differ = [r for r in results if not _agree(r.status, r.check)]
+        for r in results:
+            print(f"{r.status:10s} {r.check:28s} {r.id}")
+        print(f"selection check: {len(results) - len(differ)} of {len(results)} agree"
+              + "".join(f"\n  DIFFER {r.id}: whole {r.status}, selected {r.check}" for r in differ))
     for r in rows:
         print(f"{r['module']:24s} {r['mutants']:4d} mutants  killed {r['killed']:4d}  timeout {r['timeout']:3d}  "
               f"survived {r['survived']:3d}  equivalent {r['equivalent']:3d}  error {r['error']:3d}  "

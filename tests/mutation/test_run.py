@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import importlib.util
 import sys
 from pathlib import Path
@@ -154,3 +155,190 @@ def test_default_modules_and_test_mapping():
     args = run.tests_for("rle", run.REPO)
     assert "src/rlemask/rle.py" in args and "tests/test_rle.py" in args
     assert args.index("src/rlemask/rle.py") < args.index("tests/test_rle.py")
+
+
+# -- test selection by coverage ------------------------------------------------------
+
+SELECT_SOURCE = '''import os
+
+LIMIT = 3
+
+
+@decorate
+def f(a, n=2):
+    if a > n and (
+            a < LIMIT):
+        return 1
+    x = max(a,
+            n)
+    return x
+'''
+
+
+def _span_of(source, label, qual="f"):
+    (m,) = [m for m in run.generate(source, "demo") if m.label == label and m.id.split("::")[1] == qual]
+    return m.span
+
+
+def test_collapse_drops_parameters_only():
+    assert run.collapse("tests/test_a.py::test_b[1-x]") == "tests/test_a.py::test_b"
+    assert run.collapse("tests/test_a.py::C::test_b[a[0]]") == "tests/test_a.py::C::test_b"
+    assert run.collapse("src/rlemask/rle.py::rlemask.rle.encode") == "src/rlemask/rle.py::rlemask.rle.encode"
+
+
+def test_mutant_lines_are_the_statement_that_runs_it():
+    tree = ast.parse(SELECT_SOURCE)
+    # the test of an `if`, on its second line: the `if` line and that line, not the body
+    assert run.mutant_lines(tree, _span_of(SELECT_SOURCE, "< LIMIT -> < LIMIT - 1")) == [8, 9]
+    assert run.mutant_lines(tree, _span_of(SELECT_SOURCE, "> -> >=")) == [8]
+    # inside a multi-line simple statement: the whole statement
+    assert run.mutant_lines(tree, _span_of(SELECT_SOURCE, "max -> min")) == [11, 12]
+    # a default value: the def line and its decorator (run at import)
+    assert run.mutant_lines(tree, _span_of(SELECT_SOURCE, "2 -> 3")) == [6, 7]
+    assert run.mutant_lines(tree, _span_of(SELECT_SOURCE, "3 -> 4", "<module>")) == [3]
+
+
+WHOLE = ["tests/test_regressions_a.py", "src/rlemask/demo.py", "tests/test_a.py", "tests/test_b.py",
+         "src/rlemask/other.py"]
+CMAP = run.CoverageMap(
+    lines={
+        1: [""],  # import time
+        5: ["tests/test_b.py::test_y", "tests/test_a.py::T::test_x"],
+        6: ["tests/test_regressions_a.py::test_r", "src/rlemask/demo.py::rlemask.demo.f"],
+        7: ["src/rlemask/other.py::rlemask.other.g", "tests/test_a.py::test_z"],
+        8: ["tests/test_c.py::test_w"],  # a file the module does not map
+    },
+    order=["tests/test_regressions_a.py::test_r", "src/rlemask/demo.py::rlemask.demo.f", "tests/test_a.py::T::test_x",
+           "tests/test_a.py::test_z", "tests/test_b.py::test_y", "src/rlemask/other.py::rlemask.other.g",
+           "tests/test_c.py::test_w"],
+    statements=[1, 5, 6, 7, 8, 9, 11],
+)
+
+
+def test_selection_runs_regressions_doctests_and_the_covering_tests_in_order():
+    always = ["tests/test_regressions_a.py", "src/rlemask/demo.py"]
+    assert CMAP.select([5], WHOLE) == always + ["tests/test_a.py::T::test_x", "tests/test_b.py::test_y"]
+    # covered by the always-run files only: nothing else
+    assert CMAP.select([6], WHOLE) == always
+    # another module's doctests are picked per item like any test file
+    assert CMAP.select([7], WHOLE) == always + ["tests/test_a.py::test_z", "src/rlemask/other.py::rlemask.other.g"]
+    assert CMAP.select([5, 7], WHOLE)[2:] == ["tests/test_a.py::T::test_x", "tests/test_a.py::test_z",
+                                              "tests/test_b.py::test_y", "src/rlemask/other.py::rlemask.other.g"]
+
+
+def test_selection_falls_back_to_every_file_when_unsure():
+    assert CMAP.select([1], WHOLE) == WHOLE  # executed outside any test: collection, imports
+    assert CMAP.select([1, 5], WHOLE) == WHOLE
+    assert CMAP.select([8], WHOLE) == WHOLE  # a test of an unmapped file
+    assert CMAP.select([10], WHOLE) == WHOLE  # no data and not a statement coverage knows (a continuation line)
+
+
+def test_a_statement_no_test_executes_is_not_covered():
+    assert CMAP.select([9], WHOLE) is None
+    assert CMAP.select([9, 10], WHOLE) is None
+    assert run.CoverageMap.from_json(json.loads(json.dumps(CMAP.to_json()))) == CMAP
+
+
+def test_plan_selects_only_for_modules_with_a_map():
+    source = "import os\nx = 1\n\n\n\ny = 2\n\n\nw = 4\nz = 3\n"
+    plan = run.Plan(tests={"demo": WHOLE, "_kernels": ["tests/test_k.py"]}, coverage={"demo": CMAP},
+                    trees={"demo": ast.parse(source)})
+    by_line = {m.line: m for m in run.generate(source, "demo")}
+    assert plan.select(by_line[6]) == (["tests/test_regressions_a.py", "src/rlemask/demo.py"], "selected")
+    assert plan.select(by_line[2]) == (WHOLE, "whole")  # no data, not a statement of the map: unsure
+    assert plan.select(by_line[9]) == (None, "not covered")
+    k = run.generate("x = 1\n", "_kernels")[0]
+    assert plan.select(k) == (["tests/test_k.py"], "whole")  # no map: every mapped file
+
+
+FAKE_MODULE = '''import os
+
+
+def f(a):
+    if a > 1:
+        return a - 1
+    return a
+
+
+def g():
+    return 5
+
+
+def never():
+    return 7
+
+
+CONST = g()
+'''
+
+FAKE_TESTS = '''import os
+import subprocess
+import sys
+
+import pytest
+
+from rlemask import demo
+
+
+@pytest.mark.parametrize("a", [0, 1])
+def test_small(a):
+    assert demo.f(a) == a
+
+
+def test_big():
+    assert demo.f(5) == 4
+
+
+class TestSub:
+    def test_in_a_subprocess(self):
+        code = "from rlemask import demo; print(demo.f(3))"
+        env = {**os.environ, "PYTHONPATH": os.path.join(os.getcwd(), "src")}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == "2"
+'''
+
+
+def test_coverage_map_end_to_end(tmp_path):
+    """One coverage pass on a tiny tree: per-test contexts, parameters collapsed, subprocesses seen."""
+    tpl = tmp_path / "template"
+    (tpl / "src" / "rlemask").mkdir(parents=True)
+    (tpl / "tests").mkdir()
+    (tpl / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")  # the rootdir of the node ids
+    (tpl / "src" / "rlemask" / "__init__.py").write_text("")
+    (tpl / "src" / "rlemask" / "demo.py").write_text(FAKE_MODULE)
+    (tpl / "tests" / "test_demo.py").write_text(FAKE_TESTS)
+    cache = tmp_path / "cache"
+    tests = {"demo": ["tests/test_demo.py"]}
+    cmap = run.coverage_maps(["demo"], tpl, tests, "dev", 0, cache)["demo"]
+    small, big, sub = ("tests/test_demo.py::test_small", "tests/test_demo.py::test_big",
+                       "tests/test_demo.py::TestSub::test_in_a_subprocess")
+    assert cmap.order == [small, big, sub]
+    assert set(cmap.lines[5]) >= {small, big, sub}  # `if a > 1`: the subprocess's run counts too
+    assert small not in cmap.lines[6] and set(cmap.lines[6]) >= {big, sub}
+    assert "" in cmap.lines[11] and "" in cmap.lines[18]  # run at import
+    assert 15 in cmap.statements and 15 not in cmap.lines  # never(): not covered
+    assert not (tpl / "src" / "sitecustomize.py").exists()
+    (cached,) = cache.iterdir()
+    assert run.coverage_maps(["demo"], tpl, tests, "dev", 0, cache) == {"demo": cmap}  # from the cache
+    (tpl / "src" / "rlemask" / "demo.py").write_text(FAKE_MODULE + "\n")  # a changed source: a new pass
+    run.coverage_maps(["demo"], tpl, tests, "dev", 0, cache)
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_modules_with_the_same_test_files_share_one_pass(tmp_path):
+    tpl = tmp_path / "template"
+    (tpl / "src" / "rlemask").mkdir(parents=True)
+    (tpl / "tests").mkdir()
+    (tpl / "pyproject.toml").write_text("[tool.pytest.ini_options]\naddopts = '--doctest-modules'\n")
+    (tpl / "src" / "rlemask" / "__init__.py").write_text("")
+    (tpl / "src" / "rlemask" / "demo.py").write_text(FAKE_MODULE)
+    (tpl / "src" / "rlemask" / "two.py").write_text('def h():\n    """\n    >>> h()\n    1\n    """\n    return 1\n')
+    (tpl / "tests" / "test_demo.py").write_text(FAKE_TESTS)
+    tests = {"demo": ["src/rlemask/demo.py", "tests/test_demo.py"], "two": ["src/rlemask/two.py", "tests/test_demo.py"]}
+    maps = run.coverage_maps(["demo", "two"], tpl, tests, "dev", 0, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    # two.h runs only in its doctest; demo's map keeps the tests of demo's list only
+    assert maps["two"].lines[6] == ["src/rlemask/two.py::rlemask.two.h"]
+    assert "src/rlemask/two.py::rlemask.two.h" not in maps["demo"].order
+    assert maps["demo"].order == ["tests/test_demo.py::test_small", "tests/test_demo.py::test_big",
+                                  "tests/test_demo.py::TestSub::test_in_a_subprocess"]
