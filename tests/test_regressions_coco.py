@@ -90,13 +90,8 @@ def test_counts_of_a_single_pixel_and_full_masks():
         assert from_coco({"size": list(shape), "counts": counts.decode("ascii")}) == rle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug (mutation run, coco::_size::0 -> 1#0): the fast path of coco._size for a list [h, w] of ints "
-    "skips the int64 pixel limit that rle._check_shape applies to every other size, so numpy's 'array is too "
-    "big' / 'Maximum allowed dimension exceeded' ValueError escapes instead of InvalidRleError (a tuple size "
-    "is rejected with InvalidRleError)",
-)
+# found by the mutation run (coco::_size::0 -> 1#0): the list fast path of coco._size skipped the
+# int64 pixel limit and numpy's ValueError escaped; fixed in coco._size
 @pytest.mark.parametrize("size", [[2**40, 2**40], [0, 2**63], [2**63, 0], [2**31, 2**33]])
 def test_list_sizes_past_the_int64_limit_are_invalid(size):
     for call in (from_coco, decode):
