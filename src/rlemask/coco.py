@@ -41,7 +41,7 @@ from rlemask import _convert as _cv
 from rlemask import _kernels as _k
 from rlemask import _kernels_coco as _kc
 from rlemask.errors import InvalidMaskError, InvalidRleError
-from rlemask.rle import _LAZY_ZEROS, _MAX_PIXELS, _as_mask01, _bad_value, _check_order, _check_shape
+from rlemask.rle import _MAX_PIXELS, _as_mask01, _bad_value, _check_order, _check_shape
 from rlemask.rle import decode as _decode_rle
 from rlemask.rle import encode as _encode_rle
 
@@ -49,7 +49,7 @@ __all__ = ["encode", "decode", "to_coco", "from_coco"]
 
 # outputs of at least this many pixels come from np.zeros (pages mapped lazily,
 # zeroed by the OS) and only the ones are written; smaller ones are written whole
-_ZEROS_PIXELS = _LAZY_ZEROS
+_ZEROS_PIXELS = 1 << 17
 
 
 # ----------------------------------------------------------------------------------

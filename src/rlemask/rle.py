@@ -80,10 +80,6 @@ _SCRATCH = 1 << 16
 _scratch = threading.local()
 # batches with fewer pixels run on the calling thread (starting threads costs more)
 _PARALLEL_PIXELS = 1 << 20
-# np.zeros maps fresh zero pages (no memset) only for blocks that glibc serves with
-# mmap, always from 32 MiB (its largest mmap threshold); a smaller calloc may reuse
-# heap memory and memset it, which costs more than writing the zeros with the mask
-_LAZY_ZEROS = 32 << 20
 # decode: strings up to this many bytes are decoded in pure Python while the kernels
 # are not loaded yet (rlemask._tier: a CLI call on one string never imports numba)
 _PY_BYTES = 4096
@@ -653,9 +649,8 @@ def _decode_with(out: Any, shape: tuple[int, ...], order: str, fill: Any) -> np.
 def _alloc(nitem: int | None, h: int, w: int, order: str, zeros: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A new result array and its flat (per item) view in pixel ``order``.
 
-    ``zeros`` for a batch of at least ``_LAZY_ZEROS`` bytes: ``np.zeros`` then maps
-    zero pages lazily, so the kernel writes only the ones and never touches the
-    pages of empty masks.
+    ``zeros`` for a batch: ``np.zeros`` of a large size maps zero pages lazily, so
+    the kernel writes only the ones and never touches the pages of empty masks.
     """
     if nitem is None:
         if order == "C":
@@ -862,9 +857,9 @@ def decode_many(
     if nitem:
         np.cumsum(np.fromiter(map(len, items), np.int64, nitem), out=offsets[1:])
     target = None
-    zeroed = out is None and nitem * h * w >= _LAZY_ZEROS
+    zeroed = out is None
     if out is None:
-        res, flat = _alloc(nitem, h, w, order, zeros=zeroed)
+        res, flat = _alloc(nitem, h, w, order, zeros=True)
     else:
         out = _check_out(out, (nitem, h, w))
         flat = _flat_view(out, order)
