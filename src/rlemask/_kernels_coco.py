@@ -22,7 +22,9 @@ from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
 from rlemask._kernels import (
+    _BYTE,
     _HIGH,
+    _ZERO64,
     E_BIG,
     E_END,
     E_NEG,
@@ -44,8 +46,6 @@ E_SHORT = 10
 
 # 5-bit groups of one LEB128-like value: 13 hold any int64 difference
 _GROUPS = 13
-_ZERO64 = np.uint64(0)
-_BYTE = np.uint64(0xFF)
 
 
 @njit(cache=True, nogil=True)

@@ -196,7 +196,7 @@ def apply_rle(buf, h, w, op, size, conn8, strict):
     nval, _ = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)
     nrun = nval // 2
     cap = 2 * (nrun + h) + 2
-    os_ = np.empty(cap, np.int64)  # row runs of ones: row, start, end (columns)
+    os_ = np.empty(cap, np.int64)  # row runs of ones: start and end columns, row by row (orow)
     oe = np.empty(cap, np.int64)
     orow = np.empty(h + 1, np.int64)
     k = 0

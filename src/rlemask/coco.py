@@ -148,15 +148,12 @@ def _size(obj: Any, where: str = "COCO object") -> tuple[int, int]:
             if h * w <= _MAX_PIXELS:  # pixel offsets are int64, as rle._check_shape requires
                 return h, w
     try:
-        h, w = _check_shape(tuple(size))
+        return _check_shape(tuple(size))
     except (InvalidRleError, TypeError):
-        h = w = -1
-    if h < 0:
         raise InvalidRleError(
             f"COCO size={size!r} is not [height, width]; expected two non-negative ints "
             f"with at most {_MAX_PIXELS} (2**63 - 1) pixels"
-        )
-    return h, w
+        ) from None
 
 
 def _compressed(raw: Any, prefix: str, item: int | None) -> bytes | None:

@@ -71,27 +71,14 @@ def _data(rle: Any, name: str) -> bytes:
         raise  # pragma: no cover - _ascii raises
 
 
-_seen_shapes: set[tuple[int, int]] = set()  # valid shapes of int pairs (a float 266.0 is == 266: types checked)
-
-
-def _shape(shape: Any) -> tuple[int, int]:
-    h, w = _check_shape(shape)
-    if type(shape) is tuple and type(shape[0]) is int and type(shape[1]) is int and len(_seen_shapes) < 64:
-        _seen_shapes.add(shape)
-    return h, w
-
-
 def _pair(truth: Any, pred: Any, shape: Any, strict: bool) -> tuple[int, int, int]:
     """(intersection, |truth|, |pred|) of two Kaggle strings."""
-    if type(shape) is tuple and shape in _seen_shapes and type(shape[0]) is int and type(shape[1]) is int:
-        h, w = shape
-    else:
-        h, w = _shape(shape)
+    h, w = _check_shape(shape)
     if type(truth) is str and type(pred) is str and not truth and not pred:
         return 0, 0, 0  # the commonest pair in UWMGI data (two empty slices): no kernel call
-    t = truth.encode("ascii") if type(truth) is str and truth.isascii() else _data(truth, "truth")
-    p = pred.encode("ascii") if type(pred) is str and pred.isascii() else _data(pred, "pred")
-    code, which, idx, off, inter, at, ap = _ko.pair(t, p, h * w, strict is True or bool(strict))
+    t = _data(truth, "truth")
+    p = _data(pred, "pred")
+    code, which, idx, off, inter, at, ap = _ko.pair(t, p, h * w, bool(strict))
     if code != _k.OK:
         data, name = (t, "truth") if which == 1 else (p, "pred")
         _raise_parse(code, idx, off, data, (h, w), name)

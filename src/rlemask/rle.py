@@ -55,7 +55,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import re
-import sys
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -485,14 +484,14 @@ def encode(
         return _dialect_text(starts, lengths, base, relative, empty_token)
     a = _as_mask01(mask, 2, nonzero=nonzero)
     flat = np.ravel(a, order=order)  # contiguous (reshape(-1) may give a strided view)
-    buf = getattr(_scratch, "buf", None)
-    if buf is None:
-        buf = _scratch.buf = np.empty(_SCRATCH, np.uint8)
     if _tier.use_twin("rlemask._kernels", flat.nbytes):
         code, value = _encode_np(flat)
         if code == _c.OK:
             return value
         raise _bad_value(a, value, order)
+    buf = getattr(_scratch, "buf", None)
+    if buf is None:
+        buf = _scratch.buf = np.empty(_SCRATCH, np.uint8)
     code, value = _k.encode_into(flat, buf)
     if code == _c.E_SPACE:  # a long encoding: let the kernel grow its own buffer
         code, value, buf, length = _k.encode(flat)

@@ -56,20 +56,6 @@ def _counts(truth: Any, pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if arr.max() > 1:
                 raise _first_bad(arr, arr > 1, name)
     return inter.reshape(lead), st.reshape(lead), sp.reshape(lead)
-    from rlemask import _kernels_metrics as K
-
-    tw, pw = _words(tf), _words(pf)
-    if pw.size != tw.size:  # one of them is not 8-byte aligned: count byte by byte
-        pw = tw = np.zeros(0, np.uint64)
-    with _threads_for(pf.nbytes + tf.nbytes):
-        inter, st, sp = (np.empty(n_rows, np.int64) for _ in range(3))
-        bad = np.empty(n_rows, np.uint8)
-        K.count_rows(tf, pf, tw, pw, n_rows, row_len, inter, st, sp, bad)
-    if bad.any():
-        for arr, name in ((t, "truth"), (p, "pred")):
-            if arr.max() > 1:
-                raise _first_bad(arr, arr > 1, name)
-    return inter.reshape(lead), st.reshape(lead), sp.reshape(lead)
 
 
 @_renamed()
