@@ -68,6 +68,33 @@ def test_module_forward_backward_any_arch(torch, no_network, arch, in_channels):
     assert module.hparams.arch == arch and module.hparams.classes == ["large_bowel", "small_bowel", "stomach"]
 
 
+def test_presence_head_gates_each_class_and_trains_on_presence(torch, no_network):
+    """presence > 0: smp's classification head; its probability multiplies the class's pixel
+    probabilities, and its BCE against "the class mask is not empty" (weighted) joins the loss."""
+    import torch.nn.functional as F
+
+    from rlemask_models.module import SegmentationModule
+
+    torch.manual_seed(0)
+    plain = SegmentationModule(encoder=TINY, size=(64, 64))
+    assert plain.network.classification_head is None
+    module = SegmentationModule(encoder=TINY, size=(64, 64), presence=0.25)
+    image = torch.rand(2, 3, 64, 64)
+    masks, present = module.network(image)
+    assert present.shape == (2, 3)
+    probs = torch.sigmoid(module(image))
+    assert torch.allclose(probs, torch.sigmoid(masks) * torch.sigmoid(present)[..., None, None], atol=1e-6)
+    target = torch.zeros(2, 3, 64, 64)
+    target[0, 1, :4, :4] = 1  # image 0 has class 1 only, image 1 nothing
+    module.log = lambda *a, **k: None
+    loss = module.training_step({"image": image, "mask": target}, 0)
+    labels = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    expected = module.loss(module(image), target) + 0.25 * F.binary_cross_entropy_with_logits(present, labels)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert module.network.classification_head[3].weight.grad.abs().sum() > 0
+
+
 def test_unknown_arch_or_encoder_is_one_clear_error(torch):
     from rlemask_models.module import build_network
 
@@ -240,6 +267,8 @@ def test_misspelt_keys_name_the_closest_valid_one(tmp_path, capsys):
     (["--empty", "1.5"], "a fraction must be in (0, 1]"),
     (["--resize", "crop"], "resize='crop'; expected one of resize, pad"),
     (["--min-area", "-1"], "min_area=-1 must be an int >= 0"),
+    (["--presence", "-0.5"], "presence=-0.5 must be a finite number >= 0"),
+    (["--ema", "1"], "ema=1.0 must be in (0, 1)"),
 ])
 def test_bad_values_are_one_line_and_exit_2(capsys, argv, fragment):
     from rlemask.cli import main

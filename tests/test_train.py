@@ -73,6 +73,49 @@ def test_fit_fold_writes_checkpoints_history_and_curve(full):
     assert all(torch.equal(v, trained[k]) for k, v in module.state_dict().items())
 
 
+def test_a_fresh_fit_into_a_used_folder_drops_the_old_logs(root, full, tmp_path):
+    """Not resuming: the earlier run's three epochs of logs are not merged into the new history."""
+    import shutil
+
+    from rlemask_models.training import fit_fold
+
+    shutil.copytree(full.out, tmp_path / "run")
+    again = fit_fold(_config(root, tmp_path / "run", epochs=1))
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert history["epoch"].tolist() == [0]
+    assert again.metrics["epoch"] == 1
+    assert [p.name for p in (tmp_path / "run" / "logs").iterdir()] == ["version_0"]
+
+
+def test_ema_validates_and_saves_the_moving_average_of_the_weights(root, tmp_path):
+    """ema=d: the checkpoint and the returned module hold d * average + (1 - d) * weights, updated
+    after every step from a first copy, not the raw weights."""
+    from lightning.pytorch.callbacks import Callback
+
+    from rlemask_models.training import fit_fold
+
+    seen = []
+
+    class Record(Callback):
+        def on_train_batch_end(self, trainer, module, *args):
+            seen.append(_state(module))
+
+    torch.set_num_threads(1)
+    result = fit_fold(_config(root, tmp_path / "run", epochs=1, ema=0.6), callbacks=(Record(),))
+    assert len(seen) == 4
+    expected = dict(seen[0])
+    for state in seen[1:]:
+        expected = {k: 0.6 * expected[k] + 0.4 * v if v.is_floating_point() else v for k, v in state.items()}
+    saved = torch.load(result.last, weights_only=True)
+    final = _state(result.module)
+    for key, value in saved["state_dict"].items():
+        if value.is_floating_point():
+            assert torch.allclose(value, expected[key], atol=1e-6), key
+            assert torch.equal(final[key], value), key
+    weight = next(k for k in expected if k.endswith("weight") and expected[k].dim() == 4)
+    assert not torch.allclose(saved["state_dict"][weight], seen[-1][weight])  # not the raw weights
+
+
 KILLER = textwrap.dedent(
     """
     import json, os, signal, sys

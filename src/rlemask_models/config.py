@@ -61,10 +61,14 @@ class TrainConfig:
     warmup: float = _opt(0.0, "epochs of linear warm-up before the cosine decay")
     loss: str = _opt("bce+dice", "smp losses joined by +, optionally weighted: 0.7*bce+0.3*tversky "
                      "(bce, dice, tversky, focal, lovasz)")
+    presence: float = _opt(0.0, "weight of the BCE loss of a per-class presence head on the encoder (0: no head); "
+                           "its probability that a class is in the slice multiplies that class's pixel probabilities")
     threshold: float = _opt(0.5, "probability threshold of a predicted pixel")
     min_area: int = _opt(0, "a predicted class mask with fewer pixels (at the original size) is emptied")
     tune: bool = _opt(False, "after fitting, choose each class's threshold and minimum area on the training "
                       "folds' slices (never the validation fold) and store them in the checkpoints")
+    ema: float | None = _opt(None, "decay of an exponential moving average of the weights (Lightning's "
+                             "EMAWeightAveraging, every step): validated, checkpointed and returned in place of the raw weights")
     clip_grad: float | None = _opt(None, "maximum gradient norm")
     accumulate: int = _opt(1, "gradient accumulation batches")
     precision: str = _opt("auto", "Lightning precision: auto (bf16-mixed on CUDA, else 32-true), 16-mixed, ...")
@@ -97,7 +101,7 @@ class TrainConfig:
         if self.size[0] % 32 or self.size[1] % 32:
             up = tuple(-(-s // 32) * 32 for s in self.size)
             raise RlemaskError(f"size={self.size}: the networks need multiples of 32; use size={up}")
-        for name in ("lr", "min_lr", "weight_decay", "warmup"):
+        for name in ("lr", "min_lr", "weight_decay", "warmup", "presence"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise RlemaskError(f"{name}={value!r} must be a finite number >= 0")
@@ -105,6 +109,8 @@ class TrainConfig:
             raise RlemaskError(f"lr={self.lr!r} must be > 0")
         if not 0.0 < self.threshold < 1.0:
             raise RlemaskError(f"threshold={self.threshold!r} must be in (0, 1)")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise RlemaskError(f"ema={self.ema!r} must be in (0, 1)")
         if self.bn_momentum is not None and not 0.0 < self.bn_momentum <= 1.0:
             raise RlemaskError(f"bn_momentum={self.bn_momentum!r} must be in (0, 1]")
         _choice("resize", self.resize, ("resize", "pad"))

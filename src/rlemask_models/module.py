@@ -29,6 +29,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import rlemask
@@ -37,7 +38,7 @@ from rlemask.uwmgi import CLASSES
 from rlemask_models.data import SliceDataset, make_loader, restore
 from rlemask_models.metrics import SegmentationScores
 
-__all__ = ["SegmentationModule", "binarize", "build_loss", "build_network", "load_weights", "read_torch_file",
+__all__ = ["SegmentationModule", "binarize", "build_loss", "build_network", "gate", "load_weights", "read_torch_file",
            "strict_load", "tune_postprocess"]
 
 _LOSSES = ("bce", "dice", "tversky", "focal", "lovasz")
@@ -47,13 +48,15 @@ _HEADS = ("_fc.", "fc.", "classifier.", "head.", "last_linear.", "conv_head.", "
 
 
 def build_network(arch: str = "Unet", encoder: str = "efficientnet-b7", *, in_channels: int = 3,
-                  classes: int = 3, weights: str | None = None) -> nn.Module:
-    """An smp network with random (or local) weights; never downloads."""
+                  classes: int = 3, weights: str | None = None, presence: bool = False) -> nn.Module:
+    """An smp network with random (or local) weights; never downloads.  ``presence=True`` adds smp's
+    classification head (``aux_params``): the network then returns ``(mask logits, class logits)``."""
     import segmentation_models_pytorch as smp
 
+    aux = {"aux_params": {"classes": classes, "dropout": 0.0}} if presence else {}
     try:
         network = smp.create_model(arch, encoder_name=encoder, encoder_weights=None,
-                                   in_channels=in_channels, classes=classes)
+                                   in_channels=in_channels, classes=classes, **aux)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise RlemaskError(f"cannot build arch={arch!r} with encoder={encoder!r}: {str(exc).splitlines()[0]}") from None
     # smp's EfficientNets keep a classifier conv the decoder never calls: DDP must not wait for it
@@ -93,6 +96,17 @@ def build_loss(spec: str) -> Any:
     return loss
 
 
+def gate(masks: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Logits of ``sigmoid(masks) * sigmoid(present)`` (``present``: one logit per image and class).
+
+    >>> m, c = torch.tensor([[[[0.0, 3.0]]]]), torch.tensor([[1.0]])
+    >>> torch.allclose(torch.sigmoid(gate(m, c)), torch.sigmoid(m) * torch.sigmoid(c))
+    True
+    """
+    log_p = (F.logsigmoid(masks.float()) + F.logsigmoid(present.float())[..., None, None]).clamp(max=-1e-6)
+    return log_p - torch.log(-torch.expm1(log_p))
+
+
 class SegmentationModule(L.LightningModule):
     """A segmentation network with its loss, optimiser, schedule and metrics (see the module doc).
 
@@ -108,6 +122,10 @@ class SegmentationModule(L.LightningModule):
         Local weights file (see the module doc).
     loss : str
         :func:`build_loss` spec.
+    presence : float
+        > 0 adds a presence head (smp ``aux_params``): each class's pixel probabilities are multiplied
+        by the head's probability that the class is in the image (:func:`gate`), and its BCE against
+        "the mask is not empty", times ``presence``, joins the loss.
     lr, min_lr, weight_decay, warmup : float
         AdamW, then per step: linear warm-up over ``warmup`` epochs, cosine to ``min_lr``.
     threshold : float or sequence of float
@@ -122,7 +140,7 @@ class SegmentationModule(L.LightningModule):
 
     def __init__(self, *, arch: str = "Unet", encoder: str = "efficientnet-b7", in_channels: int = 3,
                  classes: Sequence[str] = CLASSES, weights: str | None = None, loss: str = "bce+dice",
-                 lr: float = 1e-3, min_lr: float = 1e-6, weight_decay: float = 1e-2, warmup: float = 0.0,
+                 presence: float = 0.0, lr: float = 1e-3, min_lr: float = 1e-6, weight_decay: float = 1e-2, warmup: float = 0.0,
                  threshold: float | Sequence[float] = 0.5, min_area: int | Sequence[int] = 0,
                  bn_momentum: float | None = None, size: Sequence[int] = (256, 256),
                  resize: str = "resize", context: int = 0, stride: int = 1,
@@ -131,7 +149,8 @@ class SegmentationModule(L.LightningModule):
         self.save_hyperparameters()
         self.hparams.classes = list(classes)
         self.hparams.size = list(size)
-        self.network = build_network(arch, encoder, in_channels=in_channels, classes=len(classes), weights=weights)
+        self.network = build_network(arch, encoder, in_channels=in_channels, classes=len(classes), weights=weights,
+                                     presence=presence > 0)
         if bn_momentum is not None:
             for m in self.network.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -140,7 +159,8 @@ class SegmentationModule(L.LightningModule):
         self.val_scores = SegmentationScores(classes)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.network(image)
+        out = self.network(image)
+        return gate(*out) if isinstance(out, tuple) else out
 
     def on_fit_start(self) -> None:
         self._threads = torch.get_num_threads()
@@ -153,7 +173,13 @@ class SegmentationModule(L.LightningModule):
             torch.set_num_threads(self._threads)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch["image"]), batch["mask"])
+        out = self.network(batch["image"])
+        if isinstance(out, tuple):  # presence head: the gated pixels' loss plus the head's own BCE
+            present = batch["mask"].flatten(2).amax(2)
+            loss = self.loss(gate(*out), batch["mask"]) + self.hparams.presence * F.binary_cross_entropy_with_logits(
+                out[1].float(), present)
+        else:
+            loss = self.loss(out, batch["mask"])
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True,
                  batch_size=len(batch["image"]))
         return loss

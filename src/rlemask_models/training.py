@@ -9,7 +9,8 @@ launcher), precision, gradient accumulation and clipping, checkpoints
 (``resume=True`` continues from ``last.ckpt``), early stopping (``patience``),
 loggers (CSV under ``OUT/logs``, TensorBoard when installed) and the progress
 bar.  Rank 0 then writes ``OUT/metrics.csv`` (one row per epoch, every run of a
-resumed training merged) and ``OUT/learning_curve.png``.
+resumed training merged; a fit that does not resume first deletes ``OUT/logs`` and
+``OUT/tensorboard``) and ``OUT/learning_curve.png``.
 
 Reproducibility: with the same config on a CPU, two runs give identical weights
 (``seed_everything`` before the model is built, deterministic algorithms, shuffle
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +71,7 @@ def build(cfg: TrainConfig, *, transform: Any = None) -> tuple[SegmentationModul
                            exclude_bad=cfg.exclude_bad)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SegmentationModule(arch=cfg.arch, encoder=cfg.encoder, in_channels=data.in_channels, weights=cfg.weights,
-                                loss=cfg.loss, lr=cfg.lr, min_lr=cfg.min_lr, weight_decay=cfg.weight_decay,
+                                loss=cfg.loss, presence=cfg.presence, lr=cfg.lr, min_lr=cfg.min_lr, weight_decay=cfg.weight_decay,
                                 warmup=cfg.warmup, threshold=cfg.threshold, min_area=cfg.min_area,
                                 bn_momentum=cfg.bn_momentum,
                                 size=cfg.size, resize=cfg.resize, context=cfg.context, stride=cfg.stride,
@@ -106,6 +108,8 @@ def build_trainer(cfg: TrainConfig, *, callbacks: tuple[Any, ...] = ()) -> L.Tra
     last = cb.ModelCheckpoint(dirpath=out, filename="last", monitor=None, save_top_k=1,
                               auto_insert_metric_name=False, enable_version_counter=False)
     extra = [best, last, cb.LearningRateMonitor(logging_interval="epoch"), *callbacks]
+    if cfg.ema is not None:
+        extra.append(cb.EMAWeightAveraging(decay=cfg.ema))
     if cfg.patience is not None:
         extra.append(cb.EarlyStopping(monitor="val_score", mode="max", patience=cfg.patience))
     if cfg.quiet:
@@ -131,6 +135,9 @@ def fit_fold(cfg: TrainConfig, *, transform: Any = None, callbacks: tuple[Any, .
     cfg = require_data(dataclasses.replace(cfg).check())
     out = Path(cfg.out)
     last = out / "last.ckpt"
+    if not cfg.resume:  # a fresh fit: no earlier run's logs merged into metrics.csv and the best epoch
+        for name in ("logs", "tensorboard"):
+            shutil.rmtree(out / name, ignore_errors=True)
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     with warnings.catch_warnings():
         for pattern in _NOISE:
