@@ -95,6 +95,16 @@ def test_presence_head_gates_each_class_and_trains_on_presence(torch, no_network
     assert module.network.classification_head[3].weight.grad.abs().sum() > 0
 
 
+def test_decoder_width_sets_the_unet_decoder_channels(torch, no_network):
+    from rlemask_models.module import SegmentationModule
+
+    module = SegmentationModule(encoder=TINY, size=(64, 64), decoder_width=4)
+    assert [block.conv2[0].out_channels for block in module.network.decoder.blocks] == [64, 32, 16, 8, 4]
+    assert module(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    default = SegmentationModule(encoder=TINY, size=(64, 64))
+    assert [block.conv2[0].out_channels for block in default.network.decoder.blocks] == [256, 128, 64, 32, 16]
+
+
 def test_unknown_arch_or_encoder_is_one_clear_error(torch):
     from rlemask_models.module import build_network
 
@@ -269,6 +279,7 @@ def test_misspelt_keys_name_the_closest_valid_one(tmp_path, capsys):
     (["--min-area", "-1"], "min_area=-1 must be an int >= 0"),
     (["--presence", "-0.5"], "presence=-0.5 must be a finite number >= 0"),
     (["--ema", "1"], "ema=1.0 must be in (0, 1)"),
+    (["--decoder-width", "0"], "decoder_width=0 must be an int >= 1"),
 ])
 def test_bad_values_are_one_line_and_exit_2(capsys, argv, fragment):
     from rlemask.cli import main

@@ -45,6 +45,8 @@ class TrainConfig:
     fold_seed: int = _opt(42, "seed of the stratified group k-fold split")
     arch: str = _opt("Unet", "smp architecture: Unet, UnetPlusPlus, FPN, DeepLabV3Plus, ...")
     encoder: str = _opt("efficientnet-b7", "smp encoder: efficientnet-b7, resnet18, tu-<timm name>, ...")
+    decoder_width: int | None = _opt(None, "UNet-family decoder: channels of its last stage, doubling upwards "
+                                     "(8: 128, 64, 32, 16, 8); default smp's (256, 128, 64, 32, 16)")
     weights: str | None = _opt(None, "local encoder or model weights file (never downloaded)")
     size: tuple[int, int] = _opt((256, 256), "model input: N or HxW, multiples of 32")
     resize: str = _opt("resize", "geometry: resize or pad")
@@ -96,6 +98,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise RlemaskError(f"{name}={value!r} must be an int >= {low}")
+        if self.decoder_width is not None and (isinstance(self.decoder_width, bool) or self.decoder_width < 1):
+            raise RlemaskError(f"decoder_width={self.decoder_width!r} must be an int >= 1")
         if self.fold >= self.folds:
             raise RlemaskError(f"fold={self.fold} must be < folds={self.folds}")
         if self.size[0] % 32 or self.size[1] % 32:

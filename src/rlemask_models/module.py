@@ -48,12 +48,16 @@ _HEADS = ("_fc.", "fc.", "classifier.", "head.", "last_linear.", "conv_head.", "
 
 
 def build_network(arch: str = "Unet", encoder: str = "efficientnet-b7", *, in_channels: int = 3,
-                  classes: int = 3, weights: str | None = None, presence: bool = False) -> nn.Module:
+                  classes: int = 3, weights: str | None = None, presence: bool = False,
+                  decoder_width: int | None = None) -> nn.Module:
     """An smp network with random (or local) weights; never downloads.  ``presence=True`` adds smp's
-    classification head (``aux_params``): the network then returns ``(mask logits, class logits)``."""
+    classification head (``aux_params``): the network then returns ``(mask logits, class logits)``.
+    ``decoder_width=w`` sets smp's ``decoder_channels`` to ``(16w, 8w, 4w, 2w, w)``."""
     import segmentation_models_pytorch as smp
 
     aux = {"aux_params": {"classes": classes, "dropout": 0.0}} if presence else {}
+    if decoder_width is not None:
+        aux["decoder_channels"] = tuple(decoder_width * 2**k for k in range(4, -1, -1))
     try:
         network = smp.create_model(arch, encoder_name=encoder, encoder_weights=None,
                                    in_channels=in_channels, classes=classes, **aux)
@@ -122,6 +126,8 @@ class SegmentationModule(L.LightningModule):
         Local weights file (see the module doc).
     loss : str
         :func:`build_loss` spec.
+    decoder_width : int, optional
+        Channels of the decoder's last stage (see :func:`build_network`).
     presence : float
         > 0 adds a presence head (smp ``aux_params``): each class's pixel probabilities are multiplied
         by the head's probability that the class is in the image (:func:`gate`), and its BCE against
@@ -140,7 +146,7 @@ class SegmentationModule(L.LightningModule):
 
     def __init__(self, *, arch: str = "Unet", encoder: str = "efficientnet-b7", in_channels: int = 3,
                  classes: Sequence[str] = CLASSES, weights: str | None = None, loss: str = "bce+dice",
-                 presence: float = 0.0, lr: float = 1e-3, min_lr: float = 1e-6, weight_decay: float = 1e-2, warmup: float = 0.0,
+                 presence: float = 0.0, decoder_width: int | None = None, lr: float = 1e-3, min_lr: float = 1e-6, weight_decay: float = 1e-2, warmup: float = 0.0,
                  threshold: float | Sequence[float] = 0.5, min_area: int | Sequence[int] = 0,
                  bn_momentum: float | None = None, size: Sequence[int] = (256, 256),
                  resize: str = "resize", context: int = 0, stride: int = 1,
@@ -150,7 +156,7 @@ class SegmentationModule(L.LightningModule):
         self.hparams.classes = list(classes)
         self.hparams.size = list(size)
         self.network = build_network(arch, encoder, in_channels=in_channels, classes=len(classes), weights=weights,
-                                     presence=presence > 0)
+                                     presence=presence > 0, decoder_width=decoder_width)
         if bn_momentum is not None:
             for m in self.network.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):

@@ -71,7 +71,7 @@ def build(cfg: TrainConfig, *, transform: Any = None) -> tuple[SegmentationModul
                            exclude_bad=cfg.exclude_bad)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module = SegmentationModule(arch=cfg.arch, encoder=cfg.encoder, in_channels=data.in_channels, weights=cfg.weights,
-                                loss=cfg.loss, presence=cfg.presence, lr=cfg.lr, min_lr=cfg.min_lr, weight_decay=cfg.weight_decay,
+                                loss=cfg.loss, presence=cfg.presence, decoder_width=cfg.decoder_width, lr=cfg.lr, min_lr=cfg.min_lr, weight_decay=cfg.weight_decay,
                                 warmup=cfg.warmup, threshold=cfg.threshold, min_area=cfg.min_area,
                                 bn_momentum=cfg.bn_momentum,
                                 size=cfg.size, resize=cfg.resize, context=cfg.context, stride=cfg.stride,
