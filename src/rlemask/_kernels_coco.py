@@ -244,29 +244,39 @@ def encode_columns(masks):
 
 
 @njit(cache=True, nogil=True)
+def _value(buf, p, hi):
+    """The value whose first byte is ``buf[p]`` (before delta coding); return
+    (code, value, position after it, or of the failing byte)."""
+    x = np.int64(0)
+    k = 0
+    more = True
+    while more:
+        if p >= hi:
+            return E_ODD, x, p
+        c = np.int64(buf[p]) - 48
+        if c < 0 or c > 63:
+            return E_TOKEN, x, p
+        if k >= 12:
+            return E_BIG, x, p
+        x |= (c & 0x1F) << (5 * k)
+        more = (c & 0x20) != 0
+        p += 1
+        k += 1
+        if not more and (c & 0x10):
+            x |= np.int64(-1) << (5 * k)
+    return OK, x, p
+
+
+@njit(cache=True, nogil=True)
 def _decompress(buf, lo, hi, counts, c0):
     """pycocotools ``rleFrString`` of ``buf[lo:hi]`` into ``counts[c0:]``;
     return (code, number of counts, byte offset relative to ``lo``)."""
     m = 0
     p = lo
     while p < hi:
-        x = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            if p >= hi:
-                return E_ODD, m, p - lo
-            c = np.int64(buf[p]) - 48
-            if c < 0 or c > 63:
-                return E_TOKEN, m, p - lo
-            if k >= 12:
-                return E_BIG, m, p - lo
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= np.int64(-1) << (5 * k)
+        code, x, p = _value(buf, p, hi)
+        if code != OK:
+            return code, m, p - lo
         if m > 2:
             x += counts[c0 + m - 2]
         counts[c0 + m] = x
@@ -399,21 +409,9 @@ def _area(buf, lo, hi, n):
     total = np.int64(0)
     area = np.int64(0)
     while p < hi:
-        x = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            if p >= hi or k >= 12:
-                return -1
-            c = np.int64(buf[p]) - 48
-            if c < 0 or c > 63:
-                return -1
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= np.int64(-1) << (5 * k)
+        code, x, p = _value(buf, p, hi)
+        if code != OK:
+            return -1
         if m > 2:
             x += c2
         if x < 0 or x > n - total:
