@@ -141,6 +141,41 @@ def test_run_length_versions_equal_decode_dense_encode(m, conn, size):
     np.testing.assert_array_equal(decode(filled, a.shape), fill_holes(a, connectivity=conn, max_size=size))
 
 
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("1 2 5 2", "1 2 5 2"),  # one 2 x 2 block, nothing to change: the input itself
+        ("1 1 2 1 5 2", "1 2 5 2"),  # touching runs join
+        ("1 2 3 0 5 2", "1 2 5 2"),  # an empty run vanishes
+        ("01 2 5 2", "1 2 5 2"),  # a leading zero
+        ("1 2 5 02", "1 2 5 2"),
+        ("1 2  5 2", "1 2 5 2"),  # two spaces
+        (" 1 2 5 2", "1 2 5 2"),  # whitespace at either end
+        ("1 2 5 2\n", "1 2 5 2"),
+        ("1\t2 5 2", "1 2 5 2"),  # a tab, of the same length as a space
+        (b"1 2 5 2", "1 2 5 2"),  # bytes in, str out
+        ("0 0 1 1", None),  # a zero start is an error, not text to pass through
+    ],
+)
+def test_run_length_versions_return_the_encoders_text_when_nothing_changes(text, want):
+    """Every operation returns exactly encode(op(decode(text))), also when it removes nothing."""
+    shape = (4, 4)
+    if want is None:
+        with pytest.raises(InvalidRleError, match="start < 1"):
+            remove_small_rle(text, shape, 1)
+        return
+    mask = decode(text if isinstance(text, str) else text.decode(), shape)
+    assert encode(mask) == want
+    for op in (
+        lambda t: remove_small_rle(t, shape, 1),
+        lambda t: largest_component_rle(t, shape, connectivity=4),
+        lambda t: fill_holes_rle(t, shape),
+    ):
+        got = op(text)
+        assert type(got) is str and got == want
+    assert remove_small_rle("5 2 1 2", shape, 1, strict=False) == "1 2 5 2"  # sorted, not passed through
+
+
 def test_run_length_versions_reject_what_decode_rejects():
     with pytest.raises(InvalidRleError, match=r"run 1 \(start=2, length=1\) starts before run 0"):
         remove_small_rle("1 3 2 1", (3, 3), 1)

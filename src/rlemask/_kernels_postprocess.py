@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
-from rlemask._kernels import OK, _ONES, _ZERO64, _ctz, _load64, _parse, _put, _validate
+from rlemask._kernels import E_SPACE, OK, _ONES, _ZERO64, _ctz, _load64, _parse, _put, _validate
 from rlemask._kernels_overlap import _to_bounds
 
 OP_REMOVE_SMALL = 0
@@ -148,7 +148,7 @@ def apply(masks, h, w, op, size, conn8, out):
     re = np.empty(cap, np.int64)
     parent = np.empty(cap, np.int64)
     sizes = np.empty(cap, np.int64)
-    flip = np.empty(cap, np.bool_)
+    flip = np.empty(cap, np.int64)
     rowstart = np.empty(h + 1, np.int64)
     want = 0 if op == OP_FILL_HOLES else 1
     for m in range(nitem):
@@ -173,32 +173,66 @@ def apply(masks, h, w, op, size, conn8, out):
 
 
 @njit(cache=True, nogil=True)
-def apply_rle(buf, h, w, op, size, conn8, strict):
+def _canonical(buf):
+    """Whether ASCII ``buf`` (parsed already: digits and whitespace only) is the text
+    the encoder writes for its tokens: single spaces, no leading zeros, no
+    whitespace at either end."""
+    after_space = True  # at the start, as after a separator
+    n = len(buf)
+    for i in range(n):
+        c = buf[i]
+        if c == 32:
+            if after_space:
+                return False
+            after_space = True
+        elif c < 48 or c > 57:
+            return False
+        else:
+            if c == 48 and after_space and i + 1 < n and buf[i + 1] != 32:
+                return False
+            after_space = False
+    return not after_space or n == 0
+
+
+@njit(cache=True, nogil=True)
+def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
     """``op`` of :func:`apply` on one Kaggle string (ASCII ``buf``, 1-based C-order
     runs; sorted and disjoint unless not ``strict``: then their union) of an
-    ``h x w`` mask; return (code, index, offset, text).
+    ``h x w`` mask; return (code, index, offset, length).
 
     The runs are split at row ends into row runs (for ``OP_FILL_HOLES``, the
     runs of zeros between them), labelled as :func:`apply` labels a dense mask,
-    and the kept ones written back as a Kaggle string (``text``, uint8 ASCII).
-    (code, index, offset) are those of :mod:`rlemask._kernels` for a bad string.
+    and the kept ones written back as a Kaggle string into ``out`` (uint8 ASCII,
+    ``length`` bytes). ``length == -1``: nothing changes and ``buf`` is already
+    the text the encoder writes (the caller returns its input). ``work`` (int64)
+    and ``out`` are the caller's scratch: ``E_SPACE`` asks for ``index`` int64
+    values and ``offset`` bytes. (code, index, offset) are those of
+    :mod:`rlemask._kernels` for a bad string.
     """
     n = h * w
-    pairs = np.empty(len(buf) // 2 + 2, np.int64)
+    npair = len(buf) // 2 + 2
+    cap = 2 * (npair // 2 + h) + 2  # row runs: each run splits at most once per row
+    need = npair + npair + 2 + 4 * cap + 2 * (h + 1) + 3 * (cap + 1)
+    if work.size < need:
+        return E_SPACE, need, 0, 0
+    pairs = work[:npair]
     code, idx, off = _parse(buf, np.int64(0), len(buf), pairs, np.int64(0))
     if code != OK:
-        return code, idx, off, np.empty(0, np.uint8)
+        return code, idx, off, 0
     nrun = idx // 2
     code, r = _validate(pairs, np.int64(0), nrun, n, strict)
     if code != OK:
-        return code, r, 0, np.empty(0, np.uint8)
-    bounds = np.empty(2 * nrun + 2, np.int64)  # sorted, disjoint [start, end) of the runs
+        return code, r, 0, 0
+    at = npair
+    bounds = work[at : at + npair + 2]  # sorted, disjoint [start, end) of the runs
+    at += npair + 2
     nval, _ = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)
+    merged = nval // 2 != nrun or not strict  # runs joined, emptied or maybe reordered: not the encoder's text
     nrun = nval // 2
-    cap = 2 * (nrun + h) + 2
-    os_ = np.empty(cap, np.int64)  # row runs of ones: start and end columns, row by row (orow)
-    oe = np.empty(cap, np.int64)
-    orow = np.empty(h + 1, np.int64)
+    os_ = work[at : at + cap]  # row runs of ones: start and end columns, row by row (orow)
+    oe = work[at + cap : at + 2 * cap]
+    orow = work[at + 2 * cap : at + 2 * cap + h + 1]
+    at += 2 * cap + h + 1
     k = 0
     y = 0
     orow[0] = 0
@@ -219,9 +253,9 @@ def apply_rle(buf, h, w, op, size, conn8, strict):
         y += 1
         orow[y] = k
     if op == OP_FILL_HOLES:  # label the runs of zeros: the gaps of each row
-        rs = np.empty(cap, np.int64)
-        re = np.empty(cap, np.int64)
-        rowstart = np.empty(h + 1, np.int64)
+        rs = work[at : at + cap]
+        re = work[at + cap : at + 2 * cap]
+        rowstart = work[at + 2 * cap : at + 2 * cap + h + 1]
         m = np.int64(0)
         for y in range(h):
             rowstart[y] = m
@@ -239,15 +273,24 @@ def apply_rle(buf, h, w, op, size, conn8, strict):
         rowstart[h] = m
     else:
         rs, re, rowstart, m = os_, oe, orow, k
-    parent = np.empty(m + 1, np.int64)
+    at += 2 * cap + h + 1
+    parent = work[at : at + m + 1]
+    sizes = work[at + cap + 1 : at + cap + m + 2]
+    flip = work[at + 2 * cap + 2 : at + 2 * cap + m + 3]
     for q in range(m):
         parent[q] = q
-    sizes = np.empty(m + 1, np.int64)
-    flip = np.empty(m + 1, np.bool_)
+    changed = False
     if m:
         _join(rs, re, rowstart, h, conn8, parent)
         _flips(op, size, h, w, m, rs, re, rowstart, parent, sizes, flip)
-    out = np.empty(44 * (m + k + 1), np.uint8)
+        for q in range(m):
+            if flip[q]:
+                changed = True
+                break
+    if not changed and not merged and _canonical(buf):
+        return OK, 0, 0, -1
+    if out.size < 44 * (m + k + 1):
+        return E_SPACE, need, 44 * (m + k + 1), 0
     p = np.int64(0)
     start = np.int64(-1)  # the run being written (flat, 0-based; -1: none yet)
     end = np.int64(-1)
@@ -265,7 +308,7 @@ def apply_rle(buf, h, w, op, size, conn8, strict):
         if op == OP_FILL_HOLES:
             p, start, end = _add(out, p, start, end, base + x, base + w)
     p, start, end = _add(out, p, start, end, np.int64(-2), np.int64(-2))  # flush the last run
-    return OK, 0, 0, out[:p]
+    return OK, 0, 0, p
 
 
 @njit(cache=True, nogil=True)

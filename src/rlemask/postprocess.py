@@ -33,11 +33,13 @@ array([[1, 1, 0, 0, 0],
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _codes as _c
 from rlemask import _convert as _cv
 from rlemask import _kernels_postprocess as _kp
 from rlemask.errors import InvalidMaskError, RlemaskError
@@ -52,6 +54,12 @@ __all__ = [
     "largest_component_rle",
     "fill_holes_rle",
 ]
+
+# the run-length operations write into per-thread scratch (no new arrays per call):
+# int64 values for the runs and their labels, bytes for the text; grown on demand
+_WORK = 1 << 14
+_OUT = 1 << 16
+_scratch = threading.local()
 
 
 def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
@@ -74,10 +82,11 @@ def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
 
 
 def _connectivity(connectivity: object) -> bool:
-    if connectivity == 8 and _is_int(connectivity):
-        return True
-    if connectivity == 4 and _is_int(connectivity):
-        return False
+    if _is_int(connectivity):
+        if connectivity == 8:
+            return True
+        if connectivity == 4:
+            return False
     raise RlemaskError(f"connectivity={connectivity!r}; expected 4 (edges) or 8 (edges and corners)")
 
 
@@ -260,11 +269,26 @@ def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
 
 def _apply_rle(rle: Any, shape: Any, op: int, size: int, conn8: bool, strict: bool) -> str:
     h, w = _check_shape(shape)
-    data = _ascii(_cv.rle_text(rle))
-    code, idx, off, text = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict))
+    text = _cv.rle_text(rle)
+    data = _ascii(text)
+    work = getattr(_scratch, "work", None)
+    if work is None:
+        work = _scratch.work = np.empty(_WORK, np.int64)
+        _scratch.out = np.empty(_OUT, np.uint8)
+    out = _scratch.out
+    code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
+    if code == _c.E_SPACE:  # a long string: grow this thread's scratch once
+        work = _scratch.work = np.empty(max(idx, work.size), np.int64)
+        out = _scratch.out = np.empty(max(off, out.size), np.uint8)
+        code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
+        if code == _c.E_SPACE:  # the text needs more than the first call knew
+            out = _scratch.out = np.empty(off, np.uint8)
+            code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
     if code:
         _raise_parse(code, idx, off, data, (h, w))
-    return text.tobytes().decode("ascii")
+    if length < 0:  # nothing changes and the input is already the encoder's text
+        return text
+    return out[:length].tobytes().decode("ascii")
 
 
 def remove_small_rle(
