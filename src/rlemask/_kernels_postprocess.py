@@ -52,28 +52,30 @@ def _scan(a, base, x, w, skip):
 
 
 @njit(cache=True, nogil=True)
+def _join_rows(rs, re, i, iend, j, jend, grow, parent):
+    """Join the runs ``i..iend-1`` of one row with the touching runs ``j..jend-1`` of the next."""
+    while i < iend and j < jend:
+        # touching: the column ranges meet (widened by one for corners)
+        if rs[i] < re[j] + grow and rs[j] < re[i] + grow:
+            ri = _find(parent, i)
+            rj = _find(parent, j)
+            if ri != rj:
+                if ri < rj:
+                    parent[rj] = ri
+                else:
+                    parent[ri] = rj
+        if re[i] < re[j]:
+            i += 1
+        else:
+            j += 1
+
+
+@njit(cache=True, nogil=True)
 def _join(rs, re, rowstart, h, conn8, parent):
     """Join the runs of consecutive rows that touch (``parent[r] == r`` on entry)."""
     grow = 1 if conn8 else 0
     for y in range(1, h):
-        i = rowstart[y - 1]
-        iend = rowstart[y]
-        j = rowstart[y]
-        jend = rowstart[y + 1]
-        while i < iend and j < jend:
-            # touching: the column ranges meet (widened by one for corners)
-            if rs[i] < re[j] + grow and rs[j] < re[i] + grow:
-                ri = _find(parent, i)
-                rj = _find(parent, j)
-                if ri != rj:
-                    if ri < rj:
-                        parent[rj] = ri
-                    else:
-                        parent[ri] = rj
-            if re[i] < re[j]:
-                i += 1
-            else:
-                j += 1
+        _join_rows(rs, re, rowstart[y - 1], rowstart[y], rowstart[y], rowstart[y + 1], grow, parent)
 
 
 @njit(cache=True, nogil=True)
@@ -212,7 +214,7 @@ def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
     n = h * w
     npair = len(buf) // 2 + 2
     cap = 2 * (npair // 2 + h) + 2  # row runs: each run splits at most once per row
-    need = npair + npair + 2 + 4 * cap + 2 * (h + 1) + 3 * (cap + 1)
+    need = npair + npair + 2 + 4 * cap + 3 * (h + 1) + 3 * (cap + 1)
     if work.size < need:
         return E_SPACE, need, 0, 0
     pairs = work[:npair]
@@ -229,50 +231,53 @@ def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
     nval, _ = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)
     merged = nval // 2 != nrun or not strict  # runs joined, emptied or maybe reordered: not the encoder's text
     nrun = nval // 2
-    os_ = work[at : at + cap]  # row runs of ones: start and end columns, row by row (orow)
+    os_ = work[at : at + cap]  # row runs of ones: start and end columns, row by row
     oe = work[at + cap : at + 2 * cap]
-    orow = work[at + 2 * cap : at + 2 * cap + h + 1]
-    at += 2 * cap + h + 1
+    ry = work[at + 2 * cap : at + 2 * cap + h + 1]  # the rows that hold runs ...
+    rfirst = work[at + 2 * cap + h + 1 : at + 2 * cap + 2 * h + 2]  # ... and their first run
+    at += 2 * cap + 2 * h + 2
     k = 0
-    y = 0
-    orow[0] = 0
+    nr = 0
     for q in range(nrun):
         s = bounds[2 * q]
         e = bounds[2 * q + 1]
         while s < e:
             ys = s // w
-            while y < ys:
-                y += 1
-                orow[y] = k
+            if nr == 0 or ry[nr - 1] != ys:
+                ry[nr] = ys
+                rfirst[nr] = k
+                nr += 1
             stop = (ys + 1) * w
             os_[k] = s - ys * w
             oe[k] = (e if e < stop else stop) - ys * w
             k += 1
             s = stop
-    while y < h:
-        y += 1
-        orow[y] = k
+    rfirst[nr] = k
     if op == OP_FILL_HOLES:  # label the runs of zeros: the gaps of each row
         rs = work[at : at + cap]
         re = work[at + cap : at + 2 * cap]
         rowstart = work[at + 2 * cap : at + 2 * cap + h + 1]
         m = np.int64(0)
+        t = 0
         for y in range(h):
             rowstart[y] = m
             x = 0
-            for q in range(orow[y], orow[y + 1]):
-                if os_[q] > x:
-                    rs[m] = x
-                    re[m] = os_[q]
-                    m += 1
-                x = oe[q]
+            if t < nr and ry[t] == y:
+                for q in range(rfirst[t], rfirst[t + 1]):
+                    if os_[q] > x:
+                        rs[m] = x
+                        re[m] = os_[q]
+                        m += 1
+                    x = oe[q]
+                t += 1
             if x < w:
                 rs[m] = x
                 re[m] = w
                 m += 1
         rowstart[h] = m
     else:
-        rs, re, rowstart, m = os_, oe, orow, k
+        rs, re, m = os_, oe, k
+        rowstart = rfirst  # only the rows that hold runs, listed in ry
     at += 2 * cap + h + 1
     parent = work[at : at + m + 1]
     sizes = work[at + cap + 1 : at + cap + m + 2]
@@ -281,7 +286,13 @@ def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
         parent[q] = q
     changed = False
     if m:
-        _join(rs, re, rowstart, h, conn8, parent)
+        if op == OP_FILL_HOLES:
+            _join(rs, re, rowstart, h, conn8, parent)
+        else:
+            grow = 1 if conn8 else 0
+            for t in range(1, nr):
+                if ry[t] == ry[t - 1] + 1:
+                    _join_rows(rs, re, rfirst[t - 1], rfirst[t], rfirst[t], rfirst[t + 1], grow, parent)
         _flips(op, size, h, w, m, rs, re, rowstart, parent, sizes, flip)
         for q in range(m):
             if flip[q]:
@@ -294,19 +305,21 @@ def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
     p = np.int64(0)
     start = np.int64(-1)  # the run being written (flat, 0-based; -1: none yet)
     end = np.int64(-1)
-    for y in range(h):
-        base = y * w
-        x = 0  # OP_FILL_HOLES: the ones are the gaps between the runs of zeros that stay
-        for q in range(rowstart[y], rowstart[y + 1]):
-            if flip[q]:
-                continue
-            if op == OP_FILL_HOLES:
-                p, start, end = _add(out, p, start, end, base + x, base + rs[q])
-                x = re[q]
-            else:
-                p, start, end = _add(out, p, start, end, base + rs[q], base + re[q])
-        if op == OP_FILL_HOLES:
+    if op == OP_FILL_HOLES:
+        for y in range(h):
+            base = y * w
+            x = 0  # the ones are the gaps between the runs of zeros that stay
+            for q in range(rowstart[y], rowstart[y + 1]):
+                if not flip[q]:
+                    p, start, end = _add(out, p, start, end, base + x, base + rs[q])
+                    x = re[q]
             p, start, end = _add(out, p, start, end, base + x, base + w)
+    else:
+        for t in range(nr):
+            base = ry[t] * w
+            for q in range(rfirst[t], rfirst[t + 1]):
+                if not flip[q]:
+                    p, start, end = _add(out, p, start, end, base + rs[q], base + re[q])
     p, start, end = _add(out, p, start, end, np.int64(-2), np.int64(-2))  # flush the last run
     return OK, 0, 0, p
 
