@@ -176,6 +176,25 @@ def test_run_length_versions_return_the_encoders_text_when_nothing_changes(text,
     assert remove_small_rle("5 2 1 2", shape, 1, strict=False) == "1 2 5 2"  # sorted, not passed through
 
 
+@given(
+    m=masks(),
+    seps=st.lists(st.sampled_from([" ", " ", " ", "  ", "\t", "\n"]), min_size=1),
+    zeros=st.lists(st.sampled_from(["", "", "", "0", "00"]), min_size=1),
+    ends=st.sampled_from(["", " ", "\n"]),
+)
+def test_run_length_versions_of_any_spelling_give_the_encoders_text(m, seps, zeros, ends):
+    """Removing nothing from a string spelled with other whitespace or leading zeros
+    still gives the encoder's text (the input is passed through only when it is that text)."""
+    a = np.asarray(m, np.uint8)
+    tokens = encode(a).split()
+    text = ends + "".join(
+        zeros[i % len(zeros)] + t + (seps[i % len(seps)] if i + 1 < len(tokens) else "") for i, t in enumerate(tokens)
+    ) + ends
+    want = encode(a)
+    assert remove_small_rle(text, a.shape, 0) == want
+    assert fill_holes_rle(text, a.shape, max_size=0) == want
+
+
 def test_run_length_versions_reject_what_decode_rejects():
     with pytest.raises(InvalidRleError, match=r"run 1 \(start=2, length=1\) starts before run 0"):
         remove_small_rle("1 3 2 1", (3, 3), 1)
