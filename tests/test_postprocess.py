@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from tests.reference import postprocess_reference
+from tests.reference import postprocess_reference, postprocess_reference_resize
 
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 from rlemask.postprocess import (
@@ -71,6 +71,22 @@ def test_resize_equals_opencv_inter_nearest(h, w, dh, dw, seed):
     cv2 = pytest.importorskip("cv2")
     m = (np.random.default_rng(seed).random((h, w)) < 0.5).astype(np.uint8)
     np.testing.assert_array_equal(resize(m, (dh, dw)), cv2.resize(m, (dw, dh), interpolation=cv2.INTER_NEAREST))
+
+
+@given(
+    n=st.integers(1, 3), h=st.integers(1, 30), w=st.integers(1, 30), dh=st.integers(1, 50), dw=st.integers(1, 50),
+    seed=st.integers(0, 2**32 - 1), density=st.sampled_from([0.0, 0.05, 0.5, 0.95, 1.0]),
+)
+@example(n=1, h=3, w=17, dh=7, dw=40, seed=0, density=1.0)  # full rows, runs ending at the row end
+@example(n=2, h=9, w=9, dh=2, dw=3, seed=1, density=0.5)  # shrinking
+def test_resize_equals_the_reference(n, h, w, dh, dw, seed, density):
+    rng = np.random.default_rng(seed)
+    # blobs along rows (long runs, rows repeated) as well as noise
+    m = (rng.random((n, h, w)) < density).astype(np.uint8)
+    m[:, :, : w // 3] = m[:, :1, : w // 3]
+    got = resize(m, (dh, dw))
+    for i in range(n):
+        np.testing.assert_array_equal(got[i], postprocess_reference_resize(m[i], (dh, dw)))
 
 
 @pytest.mark.parametrize(("src", "dst"), [((266, 266), (384, 384)), ((384, 384), (266, 266)), ((310, 360), (320, 384)),

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
-from rlemask._kernels import E_SPACE, OK, _ONES, _ZERO64, _ctz, _load64, _parse, _put, _validate
+from rlemask._kernels import E_SPACE, OK, _ONES, _ZERO64, _ctz, _load64, _memset, _parse, _put, _validate
 from rlemask._kernels_overlap import _to_bounds
 
 OP_REMOVE_SMALL = 0
@@ -167,6 +167,47 @@ def apply(masks, h, w, op, size, conn8, out):
             for r in range(rowstart[y], rowstart[y + 1]):
                 if flip[r]:
                     o[base + rs[r] : base + re[r]] = 1 - want
+
+
+@njit(cache=True, nogil=True)
+def resize(masks, h, w, ys, first, out, dw):
+    """Nearest-neighbour resize in run space: ``out[m, i, j] = masks[m, ys[i], xs[j]]``.
+
+    ``masks`` is 2-D uint8 ``(N, h * w)`` of 0/1, ``out`` 2-D ``(N, dh * dw)`` of
+    zeros; ``first[c]`` is the first output column whose source column ``xs[j]``
+    is at least ``c`` (``xs`` ascending, ``first[w] == dw`` or less), so a source
+    run ``[s, e)`` becomes the output columns ``[first[s], first[e])``: one
+    memset per run instead of one read per output pixel. An output row with the
+    source row of the row above is a copy of it.
+    """
+    nitem = masks.shape[0]
+    dh = ys.size
+    for m in range(nitem):
+        a = masks[m]
+        o = out[m]
+        prev = -1  # source row of the output row above, and whether it holds ones
+        ones = False
+        for i in range(dh):
+            y = ys[i]
+            ob = i * dw
+            if y == prev:
+                if ones:
+                    for j in range(dw):
+                        o[ob + j] = o[ob - dw + j]
+                continue
+            prev = y
+            ones = False
+            base = y * w
+            x = np.int64(0)
+            while x < w:
+                x = _scan(a, base, x, w, _ZERO64)  # the next one
+                if x >= w:
+                    break
+                s = x
+                x = _scan(a, base, x, w, _ONES)  # the next zero
+                if first[x] > first[s]:
+                    _memset(o, ob + first[s], ob + first[x], 1)
+                    ones = True
 
 
 # ----------------------------------------------------------------------------------

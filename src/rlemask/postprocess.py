@@ -33,6 +33,7 @@ array([[1, 1, 0, 0, 0],
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -202,13 +203,25 @@ def fill_holes(mask: ArrayLike, *, connectivity: int = 4, max_size: int | None =
     return _apply(mask, _kp.OP_FILL_HOLES, size, _connectivity(connectivity))
 
 
+@functools.lru_cache(maxsize=64)
 def _nearest(src: int, dst: int) -> np.ndarray:
     """Source index of every destination index, as OpenCV's ``INTER_NEAREST`` computes it:
-    ``min(floor(i * (1 / (dst / src))), src - 1)`` in double precision."""
+    ``min(floor(i * (1 / (dst / src))), src - 1)`` in double precision (int64, read-only:
+    cached, as a batch of masks asks for the same sizes again and again)."""
     inv = 1.0 / (dst / src)
-    idx = np.floor(np.arange(dst, dtype=np.float64) * inv).astype(np.intp)
+    idx = np.floor(np.arange(dst, dtype=np.float64) * inv).astype(np.int64)
     np.minimum(idx, src - 1, out=idx)
+    idx.flags.writeable = False
     return idx
+
+
+@functools.lru_cache(maxsize=64)
+def _first_columns(src: int, dst: int) -> np.ndarray:
+    """``first[c]``: the first destination column whose source column is at least ``c``
+    (``c`` in ``0..src``), so a source run ``[s, e)`` lands on ``[first[s], first[e])``."""
+    first = np.searchsorted(_nearest(src, dst), np.arange(src + 1), side="left").astype(np.int64)
+    first.flags.writeable = False
+    return first
 
 
 def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
@@ -257,8 +270,8 @@ def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
     n, h, w = a.shape
     if h == 0 or w == 0:
         raise InvalidMaskError(f"mask has shape {a.shape[1:]}, no pixels to resize from; expected height, width >= 1")
-    rows = a[:, _nearest(h, dh)]
-    out = np.take(rows, _nearest(w, dw), axis=2)
+    out = np.zeros((n, dh, dw), np.uint8)  # only the runs of ones are written
+    _kp.resize(a.reshape(n, h * w), h, w, _nearest(h, dh), _first_columns(w, dw), out.reshape(n, dh * dw), dw)
     return out[0] if single else out
 
 
