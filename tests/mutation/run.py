@@ -1072,6 +1072,9 @@ def _run_python(m: Mutant, tests: list[str] | None, mode: str, tpl: Path, work: 
     if py.status == "killed" and py.python != "artefact":
         py.python = ""
         return py
+    if args.defer_compiled:  # not confirmed: scored as not killed until re-run compiled (--ids-from)
+        py.status, py.python = "pending", f"{shown}: {py.detail}"
+        return py
     comp = _run_compiled(m, tpl, work, plan, sources, args, drop, runners)
     comp.python = f"{shown}: {py.detail}"
     comp.seconds = round(comp.seconds + py.seconds, 2)
@@ -1163,8 +1166,10 @@ def summarize(results: list[Result], seconds: dict[str, float]) -> list[dict]:
 
 
 def _row(name: str, rs: list[Result], seconds: float) -> dict:
-    count = {s: sum(r.status == s for r in rs) for s in ("killed", "timeout", "survived", "equivalent", "error")}
-    scored = count["killed"] + count["timeout"] + count["survived"]
+    count = {s: sum(r.status == s for r in rs)
+             for s in ("killed", "timeout", "survived", "pending", "equivalent", "error")}
+    # pending (--defer-compiled): not killed as plain Python, not yet re-run compiled; scored as not killed
+    scored = count["killed"] + count["timeout"] + count["survived"] + count["pending"]
     score = (count["killed"] + count["timeout"]) / scored if scored else float("nan")
     not_covered = sum(r.status == "survived" and r.mode == "not covered" for r in rs)
     return {"module": name, "mutants": len(rs), **count, "not_covered": not_covered, "score": score,
@@ -1179,19 +1184,19 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
     md = [f"# Mutation report\n\n{meta['command']}\n\nprofile={meta['profile']} hypothesis_seed={meta['seed']} "
           f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s coverage maps={meta.get('coverage_s', 0)} s "
           f"selection: {meta.get('selection')}" + (f" PARTIAL: {meta['partial']} run" if meta.get("partial") else "") + "\n",
-          "| module | mutants | killed | timeout | survived (not covered) | equivalent | error | score | time (s) | s/mutant |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| module | mutants | killed | timeout | survived (not covered) | pending | equivalent | error | score | time (s) | s/mutant |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | "
+        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | {r['pending']} | "
                   f"{r['equivalent']} | {r['error']} | {r['score']:.1%} | {r['seconds']} | {r['per_mutant']} |")
-    rerun = [r for r in results if r.python]
+    rerun = [r for r in results if r.python and r.status != "pending"]
     if rerun:
         md.append(f"\n## re-run compiled after the plain-Python run (--python-kernels; {len(rerun)})\n")
         md.append("The status counted is the compiled run's; the Python run's outcome is noted.\n")
         for r in rerun:
             md.append(f"- `{r.id}` line {r.line}: compiled **{r.status}**"
                       + (f" ({r.detail[:160]})" if r.detail else "") + f"; python: {r.python[:240]}")
-    for status in ("survived", "error", "equivalent"):
+    for status in ("survived", "pending", "error", "equivalent"):
         rs = [r for r in results if r.status == status]
         if not rs:
             continue
@@ -1200,6 +1205,8 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
             md.append(f"- `{r.id}` line {r.line}\n  - `{r.original}`\n  - `{r.mutated}`")
             if r.reason or r.detail:
                 md.append(f"  - {r.reason or r.detail}")
+            if status == "pending":
+                md.append(f"  - plain Python: {r.python[:240]}")
     (out / "report.md").write_text("\n".join(md) + "\n")
 
 
@@ -1214,7 +1221,7 @@ def rescore(report: Path, out: Path) -> int:
     equivalent = load_equivalent(EQUIVALENT_FILE)
     results = [Result(**r) for r in data["mutants"]]
     for r in results:
-        if r.status in ("survived", "equivalent"):
+        if r.status in ("survived", "equivalent") or (r.status == "pending" and r.id in equivalent):
             r.status, r.reason = ("equivalent", equivalent[r.id]) if r.id in equivalent else ("survived", "")
     seconds = {row["module"]: row["seconds"] for row in data["summary"] if row["module"] != "total"}
     rows = summarize(results, seconds)
@@ -1305,6 +1312,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check-python", action="store_true",
                    help="with --python-kernels: run each kernel mutant both compiled (every mapped file) and as plain "
                    "Python; report where the outcomes differ")
+    p.add_argument("--defer-compiled", action="store_true",
+                   help="with --python-kernels: no compiled re-run; a mutant that would need one is 'pending' (scored "
+                   "as not killed; re-run them compiled with --ids-from)")
     p.add_argument("--cache", type=Path, default=REPO / "build" / "mutation-coverage",
                    help="folder of the cached line -> tests maps (default build/mutation-coverage)")
     p.add_argument("--rescore", type=Path, default=None, metavar="REPORT_JSON",
@@ -1313,7 +1323,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cover", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    args.python_kernels = args.python_kernels or args.check_python
+    args.python_kernels = args.python_kernels or args.check_python or args.defer_compiled
     if args.runner:
         return runner_loop()
     if args.cover:
@@ -1425,7 +1435,7 @@ def main(argv: list[str] | None = None) -> int:
                        for m in mutants}
             for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
                 r = fut.result()
-                if r.status == "survived" and r.id in equivalent:
+                if r.status in ("survived", "pending") and r.id in equivalent:
                     r.status, r.reason = "equivalent", equivalent[r.id]
                 results.append(r)
                 module_time[r.module] += r.seconds
@@ -1460,7 +1470,7 @@ def main(argv: list[str] | None = None) -> int:
               + "".join(f"\n  DIFFER {r.id}: whole {r.status}, selected {r.check}" for r in differ))
     for r in rows:
         print(f"{r['module']:24s} {r['mutants']:4d} mutants  killed {r['killed']:4d}  timeout {r['timeout']:3d}  "
-              f"survived {r['survived']:3d}  equivalent {r['equivalent']:3d}  error {r['error']:3d}  "
+              f"survived {r['survived']:3d}  pending {r['pending']:3d}  equivalent {r['equivalent']:3d}  error {r['error']:3d}  "
               f"score {r['score']:.1%}  {r['seconds']:.0f} s")
     print(f"reports: {args.out / 'report.md'}, {args.out / 'report.json'}")
     return 1 if rows[-1]["score"] * 100 < args.fail_under else 0

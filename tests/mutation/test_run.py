@@ -415,7 +415,7 @@ def test_python_mode_keeps_clean_kills_only_and_reruns_the_rest_compiled(monkeyp
     monkeypatch.setattr(run, "_run_tests", fake_tests)
     monkeypatch.setattr(run, "_run_compiled", fake_compiled)
     plan = run.Plan(tests={"_kernels": ["t.py"]}, python={"_kernels": []})
-    args = type("A", (), {"check_python": False})()
+    args = type("A", (), {"check_python": False, "defer_compiled": False})()
     r = run._run_python(m, tests, "selected", Path("/t"), Path("/w"), plan, {}, args, set(), None)
     assert [c[0] for c in calls] == (["python"] if tests else []) + (["compiled"] if compiled_rerun else [])
     if compiled_rerun:
@@ -434,3 +434,16 @@ def test_check_python_runs_both_and_records_the_python_outcome(monkeypatch):
     r = run._run_python(m, ["t.py"], "selected", Path("/t"), Path("/w"), plan, {}, args, set(), None)
     assert r.status == "survived" and r.check.startswith("killed")
     assert not run._agree(r.status, r.check)
+
+
+def test_defer_compiled_leaves_unconfirmed_mutants_pending_and_scores_them_as_not_killed(monkeypatch):
+    m = run.generate("x = 1\n", "_kernels")[0]
+    monkeypatch.setattr(run, "_run_tests", lambda m_, t, mode, *a, **k: run._result(m_, "survived", 1.0, "", mode))
+    monkeypatch.setattr(run, "_run_compiled", lambda *a: pytest.fail("no compiled run with --defer-compiled"))
+    plan = run.Plan(tests={"_kernels": ["t.py"]}, python={"_kernels": []})
+    args = type("A", (), {"check_python": False, "defer_compiled": True})()
+    r = run._run_python(m, ["t.py"], "selected", Path("/t"), Path("/w"), plan, {}, args, set(), None)
+    assert r.status == "pending" and r.python.startswith("survived")
+    killed = run._result(m, "killed", 1.0, "", "py-selected")
+    row = run._row("_kernels", [r, killed], 2.0)
+    assert (row["pending"], row["score"]) == (1, 0.5)
