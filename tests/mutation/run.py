@@ -125,7 +125,8 @@ TESTS: dict[str, list[str]] = {
 }
 # the metrics package: every part runs the metrics tests
 for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_runs"):
-    TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
+    TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_regressions_metrics_api.py",
+                                 "tests/test_metrics.py", "tests/test_convert.py"]  # test_convert: the old keywords
 # the numpy twins of the kernels (rlemask._tier; switched off in-process by the root conftest)
 # are checked against the kernels by tests/test_first_call.py, partly in fresh processes
 TESTS["_tier"] = ["tests/test_regressions_first_call.py", "tests/test_first_call.py"]
@@ -1312,6 +1313,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check-python", action="store_true",
                    help="with --python-kernels: run each kernel mutant both compiled (every mapped file) and as plain "
                    "Python; report where the outcomes differ")
+    p.add_argument("--python-slow", type=float, default=15.0, metavar="S",
+                   help="with --python-kernels: leave out the tests that take S seconds or more as plain Python "
+                   "(default 15; their kills come from the compiled re-run of the survivors)")
     p.add_argument("--defer-compiled", action="store_true",
                    help="with --python-kernels: no compiled re-run; a mutant that would need one is 'pending' (scored "
                    "as not killed; re-run them compiled with --ids-from)")
@@ -1391,15 +1395,21 @@ def main(argv: list[str] | None = None) -> int:
                 key = tuple(plan.tests[n])
                 if key not in done_py:
                     rc, out, dt = _pytest(tpl, plan.tests[n], args.profile, args.hypothesis_seed, None,
-                                          python=PY_OPTIONS, stop=False, tail=1 << 20)
+                                          python=PY_OPTIONS + ["--durations=0", f"--durations-min={args.python_slow}"],
+                                          stop=False, tail=1 << 20)
                     failed = [ln.split(" ", 1)[1].split(" - ", 1)[0] for ln in out.splitlines()
                               if ln.startswith("FAILED ")]
+                    # tests slower than --python-slow as plain Python (real-data round trips): left out of
+                    # this mode too; a mutant only they kill survives as Python and is re-run compiled
+                    slow = [m.group(2) for m in re.finditer(r"^([0-9.]+)s call\s+(\S.*?)\s*$", out, re.M)
+                            if float(m.group(1)) >= args.python_slow]
+                    failed += [f for f in slow if f not in failed]
                     if rc not in (0, 1) or (rc == 1 and not failed) or any(ln.startswith("ERROR ") for ln in out.splitlines()):
                         print(f"python baseline of {n} fails (exit {rc}):\n{out[-5000:]}", file=sys.stderr)
                         return 2
                     done_py[key] = (dt, failed)
-                    print(f"python baseline {n}: {dt:.1f} s, deselected (fail as plain Python): {failed or 'none'}",
-                          file=sys.stderr)
+                    print(f"python baseline {n}: {dt:.1f} s, deselected (fail as plain Python, or slower than "
+                          f"{args.python_slow:g} s there): {failed or 'none'}", file=sys.stderr)
                 dt, failed = done_py[key]
                 plan.python[n] = PY_OPTIONS + [f"--deselect={f}" for f in failed]
                 plan.baseline[n] = dt

@@ -1,0 +1,65 @@
+"""Fixed cases for the metrics package's input checks and names (mutation run of issue 11).
+
+Each case kills a mutant of ``rlemask.metrics`` that the metrics tests let
+through (named in the test's docstring).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rlemask.metrics as metrics
+from rlemask.errors import InvalidMaskError
+from rlemask.metrics import dice, hausdorff, iou
+
+
+def _pair(dtype):
+    t = np.zeros((2, 3), dtype)
+    p = t.copy()
+    p[1, 2] = 2
+    return t, p
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int16, np.float32])
+@pytest.mark.parametrize("metric", [dice, iou, hausdorff])
+def test_the_bad_side_is_named(metric, dtype):
+    """``_pair``/``hausdorff`` name each array for itself (``metrics/_common::_pair::1 -> 0#0``: pred called truth)."""
+    t, p = _pair(dtype)
+    with pytest.raises(InvalidMaskError, match=r"^pred\[1, 2\] = 2") as info:
+        metric(t, p)
+    assert "truth" not in str(info.value)
+    with pytest.raises(InvalidMaskError, match=r"^truth\[1, 2\] = 2") as info:
+        metric(p, t)
+    assert "pred" not in str(info.value)
+
+
+@pytest.mark.parametrize("side", ["truth", "pred"])
+def test_hausdorff_checks_uint8_values(side):
+    """hausdorff has no counting kernel that checks uint8 values: its conversion must
+    (``metrics/_common::_binary::True -> False#0``, the default ``check_uint8``)."""
+    t, p = _pair(np.uint8)
+    args = (t, p) if side == "pred" else (p, t)
+    with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2\] = 2; expected only 0 and 1"):
+        hausdorff(*args)
+    with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2\] = 2"):
+        hausdorff(*args, directed=True)
+
+
+@pytest.mark.parametrize("name", ["_read_table", "_nanmean", "_plain", "nothing_here"])
+def test_unknown_names_are_attribute_errors_of_the_package(name):
+    """Only the lazily re-exported names load a submodule (``metrics/__init__::__getattr__::in -> not in#2``:
+    every other name was looked up in ``_competition``)."""
+    with pytest.raises(AttributeError, match=rf"^module 'rlemask.metrics' has no attribute '{name}'$"):
+        getattr(metrics, name)
+    assert not hasattr(metrics, name)
+
+
+def test_lazy_names_resolve():
+    from rlemask import overlap
+    from rlemask.metrics import _competition
+
+    assert metrics.uwmgi_score is _competition.uwmgi_score
+    assert metrics.ScoreReport is _competition.ScoreReport
+    for name in ("iou_matrix", "dice_matrix", "iou_rle", "area_many"):
+        assert getattr(metrics, name) is getattr(overlap, name)
