@@ -1026,7 +1026,9 @@ def run_mutant(m: Mutant, tpl: Path, work: Path, plan: Plan, sources: dict[str, 
 # compiled one is undefined. So only a kill by a failed assertion (no such error in the output) is kept;
 # every survivor, timeout, error and kill showing one of these errors is re-run compiled on every mapped
 # file, and that outcome counts, with the Python one noted (``python`` in the report).
-PY_OPTIONS = ["-W", "ignore:overflow encountered:RuntimeWarning"]  # numpy scalars wrap as the kernels do, but warn
+# numpy scalars wrap as the kernels do, but warn; the real-data tests (whole UWMGI scans) take many
+# minutes as plain Python: their kills come from the compiled re-run of the survivors
+PY_OPTIONS = ["-W", "ignore:overflow encountered:RuntimeWarning", "-m", "not realdata"]
 PY_ARTEFACTS = ("IndexError", "OverflowError", "negative shift count", "ZeroDivisionError", "stand-in ",
                 "RecursionError", "MemoryError")
 _COMPILED_LOCK = __import__("threading").Lock()
