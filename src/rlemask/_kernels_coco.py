@@ -300,28 +300,21 @@ def _check_counts(counts, c0, m, n):
 
 
 @njit(cache=True, nogil=True)
-def _fill_counts(counts, c0, m, flat, zeroed):
-    """Write validated counts (zeros first, alternating) into the whole of ``flat``
-    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``).
-
-    Zeros go in one ``memset`` of the whole mask when there are many runs
-    (faster than one per run), else run by run.
-    """
-    if not zeroed and m > 8:
-        _memset(flat, 0, flat.size, 0)
-        zeroed = True
+def _fill_counts(counts, c0, m, flat):
+    """Write the runs of ones of validated counts ``counts[c0:c0 + m]`` (zeros
+    first, alternating) into ``flat``, which holds zeros."""
     pos = 0
     for k in range(m):
         c = counts[c0 + k]
-        if c and (k & 1 or not zeroed):
-            _memset(flat, pos, pos + c, k & 1)
+        if k & 1:
+            _memset(flat, pos, pos + c, 1)
         pos += c
 
 
 @njit(cache=True, nogil=True)
-def decode_compressed(buf, offsets, n, out, zeroed):
+def decode_compressed(buf, offsets, n, out):
     """Decode the compressed counts ``buf[offsets[i]:offsets[i + 1]]`` into the
-    rows of ``out`` (2-D uint8 ``(N, n)``, column-order masks).
+    rows of ``out`` (2-D uint8 ``(N, n)`` of zeros, column-order masks).
 
     Returns an ``(N, 3)`` int64 array of (code, count index, offset or total)
     per item; ``out`` is written only when every item is valid.
@@ -351,14 +344,14 @@ def decode_compressed(buf, offsets, n, out, zeroed):
     if bad:
         return status
     for i in range(nitem):
-        _fill_counts(counts, cstart[i], ncount[i], out[i], zeroed)
+        _fill_counts(counts, cstart[i], ncount[i], out[i])
     return status
 
 
 @njit(cache=True, nogil=True)
-def decode_one(buf, out, zeroed):
-    """Decode one compressed counts string (``bytes``) into the whole of the
-    contiguous uint8 array ``out`` (any shape); return (code, count index, offset
+def decode_one(buf, out):
+    """Decode one compressed counts string (``bytes``) into the contiguous uint8
+    array ``out`` of zeros (any shape); return (code, count index, offset
     or total) as :func:`decode_compressed`."""
     n = out.size
     flat = out.reshape(n)
@@ -369,12 +362,12 @@ def decode_one(buf, out, zeroed):
     code, m2, total = _check_counts(counts, np.int64(0), m, n)
     if code != OK:
         return code, m2, total
-    _fill_counts(counts, np.int64(0), m, flat, zeroed)
+    _fill_counts(counts, np.int64(0), m, flat)
     return OK, m, 0
 
 
 @njit(cache=True, nogil=True)
-def decode_counts(counts, offsets, n, out, zeroed):
+def decode_counts(counts, offsets, n, out):
     """:func:`decode_compressed` for uncompressed counts (``counts`` int64, one
     concatenated array, item ``i`` at ``counts[offsets[i]:offsets[i + 1]]``)."""
     nitem = offsets.size - 1
@@ -390,7 +383,7 @@ def decode_counts(counts, offsets, n, out, zeroed):
     if bad:
         return status
     for i in range(nitem):
-        _fill_counts(counts, offsets[i], offsets[i + 1] - offsets[i], out[i], zeroed)
+        _fill_counts(counts, offsets[i], offsets[i + 1] - offsets[i], out[i])
     return status
 
 
