@@ -63,3 +63,27 @@ def test_lazy_names_resolve():
     assert metrics.ScoreReport is _competition.ScoreReport
     for name in ("iou_matrix", "dice_matrix", "iou_rle", "area_many"):
         assert getattr(metrics, name) is getattr(overlap, name)
+
+
+def _tables(n_extra: int):
+    import pandas as pd
+
+    truth = pd.DataFrame({"id": ["case1_day0_slice_0001"], "height": [4], "width": [4],
+                          "large_bowel": [""], "small_bowel": [""], "stomach": ["1 2"]})
+    ids = ["case1_day0_slice_0001"] + [f"case9_day9_slice_{k:04d}" for k in range(1, n_extra + 1)]
+    pred = pd.DataFrame({"id": ids, "large_bowel": "", "small_bowel": "", "stomach": ""})
+    return truth, pred
+
+
+@pytest.mark.parametrize(("n_extra", "tail"), [(4, ""), (5, ""), (6, " and 1 more"), (8, " and 3 more")])
+def test_messages_name_at_most_five_ids(n_extra, tail):
+    """``_name_some`` lists the first 5 ids, then "and N more" (``metrics/_common::_name_some``:
+    the limit 4 or 6, ``ids[:limit - 1]``, ``> limit + 1``)."""
+    from rlemask.errors import LayoutError
+    from rlemask.metrics import uwmgi_score
+
+    truth, pred = _tables(n_extra)
+    shown = ", ".join(repr(f"case9_day9_slice_{k:04d}") for k in range(1, min(n_extra, 5) + 1))
+    with pytest.raises(LayoutError) as info:
+        uwmgi_score(truth, pred)
+    assert f"pred has {n_extra} id(s) that are not in truth: {shown}{tail}; expected" in str(info.value)

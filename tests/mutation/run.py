@@ -1283,6 +1283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-module", type=int, default=None, metavar="N",
                    help="run a random sample of at most N mutants of each module")
     p.add_argument("--seed", type=int, default=0, help="seed of the --max / --per-module samples (default 0)")
+    p.add_argument("--shuffle", action="store_true",
+                   help="run the mutants in a random order (--seed), so a run stopped early is a random sample")
     p.add_argument("--jobs", "-j", type=int, default=1, help="mutants run in parallel (default 1)")
     p.add_argument("--profile", default="dev", help="HYPOTHESIS_PROFILE for the test runs (default dev: 30 examples)")
     p.add_argument("--hypothesis-seed", type=int, default=0, help="--hypothesis-seed of the test runs (default 0)")
@@ -1365,6 +1367,8 @@ def main(argv: list[str] | None = None) -> int:
                    for m in _sample(rng, [m for m in mutants if m.module == n], args.per_module)]
     if args.max is not None and len(mutants) > args.max:
         mutants = _sample(rng, mutants, args.max)
+    if args.shuffle:  # a run cut off by time is then a random sample of the selection, not its first lines
+        rng.shuffle(mutants)
     modules = sorted({m.module for m in mutants})
     if args.list or args.show:
         for m in mutants:
