@@ -98,7 +98,8 @@ EXCLUDE = {
 # module missing here gets every regression file and the test files whose text
 # names it (else CORE_TESTS).
 TESTS: dict[str, list[str]] = {
-    "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_rle.py",
+    "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_regressions_kernels.py",
+                 "tests/test_rle.py",
                  "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
     "_kernels_coco": ["tests/test_regressions_coco.py", "tests/test_coco.py", "tests/test_overlap.py",
                       "src/rlemask/coco.py", "src/rlemask/overlap.py"],
