@@ -87,3 +87,54 @@ def test_messages_name_at_most_five_ids(n_extra, tail):
     with pytest.raises(LayoutError) as info:
         uwmgi_score(truth, pred)
     assert f"pred has {n_extra} id(s) that are not in truth: {shown}{tail}; expected" in str(info.value)
+
+
+def test_score_report_repr_shows_the_three_numbers_only():
+    """The tables and options stay out of ``repr`` (``metrics/_competition::ScoreReport::False -> True#0-3``)."""
+    import pandas as pd
+
+    from rlemask.metrics import uwmgi_score
+
+    truth, pred = _tables(0)
+    truth = pd.concat([truth, truth.assign(id="case1_day0_slice_0002", stomach="")], ignore_index=True)
+    report = uwmgi_score(truth, pred)
+    assert repr(report) == f"ScoreReport(score={report.score!r}, dice={report.dice!r}, hausdorff={report.hausdorff!r})"
+
+
+def _truth_pred():
+    import pandas as pd
+
+    t = pd.DataFrame({"id": ["case1_day0_slice_0001"], "height": [4], "width": [4],
+                      "large_bowel": [""], "small_bowel": [""], "stomach": ["1 2"]})
+    return t, t.drop(columns=["height", "width"])
+
+
+def test_uwmgi_score_rejects_inputs_that_are_not_tables():
+    """``metrics/_competition::_read_table::raise LayoutError -> pass#0`` and ``_read_images`` ``#0``/``#1``
+    (no test reached them)."""
+    from rlemask.errors import LayoutError
+    from rlemask.metrics import uwmgi_score
+
+    t, p = _truth_pred()
+    with pytest.raises(LayoutError, match=r"^truth is list; expected a DataFrame or the path of a CSV file$"):
+        uwmgi_score([1], p)
+    with pytest.raises(LayoutError, match=r"^pred is int; expected a DataFrame or the path of a CSV file$"):
+        uwmgi_score(t, 5)
+    with pytest.raises(LayoutError, match=r"^images is int; expected a DataFrame"):
+        uwmgi_score(t, p, images=3)
+    for cols, lacking in ((["id", "height"], "['width']"), (["width", "height"], "['id']")):
+        with pytest.raises(LayoutError, match=rf"^images lacks the column\(s\) \{lacking}; found"):
+            uwmgi_score(t, p, images=t[cols])
+
+
+@pytest.mark.parametrize("drop", [["width"], ["height"], ["height", "width"]])
+def test_truth_needs_both_sizes_without_images(drop):
+    """Height and width both, or ``images=`` (``metrics/_competition::_image_sizes::and -> or#0``:
+    a KeyError for a truth with only one of them)."""
+    from rlemask.errors import LayoutError
+    from rlemask.metrics import uwmgi_score
+
+    t, p = _truth_pred()
+    with pytest.raises(LayoutError, match=r"^truth has no height/width columns; pass images="):
+        uwmgi_score(t.drop(columns=drop), p)
+    assert uwmgi_score(t.drop(columns=drop), p, images=t[["id", "height", "width"]]).dice == 1.0
