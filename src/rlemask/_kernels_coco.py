@@ -401,7 +401,11 @@ def decode_counts(counts, offsets, n, out):
 def _area(buf, lo, hi, n):
     """Foreground area of the valid compressed counts ``buf[lo:hi]`` of ``n``
     pixels in one pass, storing no counts; -1 when anything is wrong (the caller
-    then locates the error as :func:`decode_compressed` would)."""
+    then locates the error as :func:`decode_compressed` would).
+
+    The value reading of :func:`_value` is written out here: through the
+    function's (code, value, position) tuple this loop ran ~1.4x slower.
+    """
     m = 0
     p = lo
     c2 = np.int64(0)  # counts m - 2 and m - 1 (the deltas' bases)
@@ -409,9 +413,21 @@ def _area(buf, lo, hi, n):
     total = np.int64(0)
     area = np.int64(0)
     while p < hi:
-        code, x, p = _value(buf, p, hi)
-        if code != OK:
-            return -1
+        x = np.int64(0)
+        k = 0
+        while True:
+            if p >= hi:
+                return -1
+            c = np.int64(buf[p]) - 48
+            if np.uint64(c) > np.uint64(63) or k >= 12:  # a bad byte or a value too long
+                return -1
+            x |= (c & 0x1F) << (5 * k)
+            p += 1
+            k += 1
+            if (c & 0x20) == 0:  # its last byte
+                if c & 0x10:
+                    x |= np.int64(-1) << (5 * k)
+                break
         if m > 2:
             x += c2
         if x < 0 or x > n - total:
