@@ -16,7 +16,7 @@ from tests.reference import (
 )
 from tests.strategies import rle_strings
 
-from rlemask import coco
+from rlemask import coco, decode
 from rlemask.errors import InvalidRleError, RlemaskError
 from rlemask.overlap import area_many, dice_matrix, dice_rle, iou_matrix, iou_rle
 from rlemask.rle import encode
@@ -153,6 +153,36 @@ def test_area_many_of_mixed_sizes_names_the_bad_item_with_its_own_size():
     with pytest.raises(InvalidRleError, match=r"rles\[1\]: .* is not a dict with 'size' and 'counts'") as info:
         area_many([good, {"counts": b""}])
     assert info.value.item == 1
+
+
+@given(
+    truth=st.lists(st.integers(0, 14), max_size=8).map(lambda v: " ".join(map(str, v))),
+    pred=st.lists(st.integers(0, 14), max_size=8).map(lambda v: " ".join(map(str, v))),
+)
+@example(truth="1 2 3 2", pred="3 0 1 1")  # touching runs; a zero-length run before a start
+@example(truth="1 0 1 1", pred="12 1")  # a zero-length run at the same start; the last pixel
+@example(truth="2 2 3 1", pred="0 0")  # overlapping; start 0
+def test_pairs_and_matrices_score_or_reject_as_decode_does(truth, pred):
+    """Any pair of token strings: the decoded masks' scores, or decode's error naming the side."""
+    shape = (3, 4)
+    decoded = {}
+    for name, text in (("truth", truth), ("pred", pred)):
+        try:
+            decoded[name] = decode(text, shape)
+        except InvalidRleError as exc:
+            decoded[name] = str(exc).replace("rle: ", f"{name}: ", 1)
+    errors = [v for v in decoded.values() if isinstance(v, str)]
+    if errors:
+        with pytest.raises(InvalidRleError) as info:
+            iou_rle(truth, pred, shape)
+        assert str(info.value) == errors[0]
+        with pytest.raises(InvalidRleError):
+            iou_matrix([truth], [pred], shape=shape)
+        return
+    t, p = decoded["truth"], decoded["pred"]
+    inter, union = int((t & p).sum()), int((t | p).sum())
+    _same(iou_rle(truth, pred, shape), inter / union if union else 1.0)
+    _same(iou_matrix([truth], [pred], shape=shape)[0, 0], inter / union if union else 1.0)
 
 
 def test_bad_strings_raise_the_codec_messages_naming_the_item():
