@@ -211,6 +211,27 @@ def test_run_length_versions_of_any_spelling_give_the_encoders_text(m, seps, zer
     assert fill_holes_rle(text, a.shape, max_size=0) == want
 
 
+def test_run_length_versions_grow_their_scratch_for_long_strings(monkeypatch):
+    """A string longer than the per-thread scratch holds (runs and text) grows it and
+    gives the same answer as the dense route; a fresh thread-local starts small."""
+    import threading
+
+    from rlemask import postprocess
+
+    monkeypatch.setattr(postprocess, "_scratch", threading.local())
+    rng = np.random.default_rng(7)
+    m = (rng.random((300, 300)) < 0.5).astype(np.uint8)  # ~45,000 runs: far past 16,384 values
+    text = encode(m)
+    assert remove_small_rle(text, m.shape, 3) == encode(remove_small(m, 3))
+    assert postprocess._scratch.work.size > postprocess._WORK
+    assert postprocess._scratch.out.size > postprocess._OUT
+    monkeypatch.setattr(postprocess, "_scratch", threading.local())
+    monkeypatch.setattr(postprocess, "_WORK", 1 << 22)  # room for the runs, not for the text
+    assert largest_component_rle(text, m.shape, connectivity=4) == encode(largest_component(m, connectivity=4))
+    assert postprocess._scratch.work.size == 1 << 22 and postprocess._scratch.out.size > postprocess._OUT
+    assert fill_holes_rle(text, m.shape) == encode(fill_holes(m))
+
+
 def test_run_length_versions_reject_what_decode_rejects():
     with pytest.raises(InvalidRleError, match=r"run 1 \(start=2, length=1\) starts before run 0"):
         remove_small_rle("1 3 2 1", (3, 3), 1)
