@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange, types
 from llvmlite.ir import IntType
 from numba.core import cgutils
+from numba.core import config as _numba_config
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
@@ -75,6 +76,17 @@ def _memset(typingctx, arr, start, stop, value):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+# NUMBA_DISABLE_JIT=1 (the mutation harness's --python-kernels mode) runs every kernel as
+# plain Python; an intrinsic cannot run there, so each has a pure-Python stand-in. Undefined
+# behaviour of the compiled intrinsic (out of bounds, ctz of 0) raises IndexError instead.
+if _numba_config.DISABLE_JIT:
+
+    def _memset(arr, start, stop, value):  # noqa: F811 - pure-Python stand-in
+        if not 0 <= start <= stop <= arr.size:
+            raise IndexError(f"stand-in _memset: [{start}:{stop}] out of bounds of {arr.size} (undefined when compiled)")
+        arr[start:stop] = value
 
 
 # ----------------------------------------------------------------------------------
@@ -359,6 +371,15 @@ def _ctz(typingctx, value):
     return sig, codegen
 
 
+if _numba_config.DISABLE_JIT:
+
+    def _ctz(value):  # noqa: F811 - pure-Python stand-in
+        v = int(value)
+        if v == 0:
+            raise IndexError("stand-in _ctz: ctz of 0 (undefined when compiled)")
+        return np.uint64((v & -v).bit_length() - 1)
+
+
 @intrinsic
 def _u64(typingctx, arr):
     """``arr[:8 * (arr.size // 8)].view(np.uint64)`` of a 1-D contiguous uint8 ``arr``.
@@ -389,6 +410,12 @@ def _u64(typingctx, arr):
     return retty(arr), codegen
 
 
+if _numba_config.DISABLE_JIT:
+
+    def _u64(arr):  # noqa: F811 - pure-Python stand-in
+        return arr[: arr.size - arr.size % 8].view(np.uint64)
+
+
 @intrinsic
 def _load64(typingctx, arr, offset):
     """The 8 bytes ``arr[offset:offset + 8]`` of a 1-D contiguous uint8 array as a
@@ -406,6 +433,16 @@ def _load64(typingctx, arr, offset):
         return builder.load(ptr, align=1)
 
     return types.uint64(arr, offset), codegen
+
+
+if _numba_config.DISABLE_JIT:
+
+    def _load64(arr, offset):  # noqa: F811 - pure-Python stand-in
+        offset = int(offset)
+        chunk = bytes(arr[offset : offset + 8]) if offset >= 0 else b""
+        if len(chunk) != 8:
+            raise IndexError(f"stand-in _load64: bytes [{offset}:{offset + 8}] out of bounds (undefined when compiled)")
+        return np.uint64(int.from_bytes(chunk, "little"))
 
 
 @njit(cache=True, nogil=True)

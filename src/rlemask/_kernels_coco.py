@@ -244,29 +244,39 @@ def encode_columns(masks):
 
 
 @njit(cache=True, nogil=True)
+def _value(buf, p, hi):
+    """The value whose first byte is ``buf[p]`` (before delta coding); return
+    (code, value, position after it, or of the failing byte)."""
+    x = np.int64(0)
+    k = 0
+    more = True
+    while more:
+        if p >= hi:
+            return E_ODD, x, p
+        c = np.int64(buf[p]) - 48
+        if c < 0 or c > 63:
+            return E_TOKEN, x, p
+        if k >= 12:
+            return E_BIG, x, p
+        x |= (c & 0x1F) << (5 * k)
+        more = (c & 0x20) != 0
+        p += 1
+        k += 1
+        if not more and (c & 0x10):
+            x |= np.int64(-1) << (5 * k)
+    return OK, x, p
+
+
+@njit(cache=True, nogil=True)
 def _decompress(buf, lo, hi, counts, c0):
     """pycocotools ``rleFrString`` of ``buf[lo:hi]`` into ``counts[c0:]``;
     return (code, number of counts, byte offset relative to ``lo``)."""
     m = 0
     p = lo
     while p < hi:
-        x = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            if p >= hi:
-                return E_ODD, m, p - lo
-            c = np.int64(buf[p]) - 48
-            if c < 0 or c > 63:
-                return E_TOKEN, m, p - lo
-            if k >= 12:
-                return E_BIG, m, p - lo
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= np.int64(-1) << (5 * k)
+        code, x, p = _value(buf, p, hi)
+        if code != OK:
+            return code, m, p - lo
         if m > 2:
             x += counts[c0 + m - 2]
         counts[c0 + m] = x
@@ -300,28 +310,21 @@ def _check_counts(counts, c0, m, n):
 
 
 @njit(cache=True, nogil=True)
-def _fill_counts(counts, c0, m, flat, zeroed):
-    """Write validated counts (zeros first, alternating) into the whole of ``flat``
-    (only the runs of ones when ``flat`` holds zeros already: ``zeroed``).
-
-    Zeros go in one ``memset`` of the whole mask when there are many runs
-    (faster than one per run), else run by run.
-    """
-    if not zeroed and m > 8:
-        _memset(flat, 0, flat.size, 0)
-        zeroed = True
+def _fill_counts(counts, c0, m, flat):
+    """Write the runs of ones of validated counts ``counts[c0:c0 + m]`` (zeros
+    first, alternating) into ``flat``, which holds zeros."""
     pos = 0
     for k in range(m):
         c = counts[c0 + k]
-        if c and (k & 1 or not zeroed):
-            _memset(flat, pos, pos + c, k & 1)
+        if k & 1:
+            _memset(flat, pos, pos + c, 1)
         pos += c
 
 
 @njit(cache=True, nogil=True)
-def decode_compressed(buf, offsets, n, out, zeroed):
+def decode_compressed(buf, offsets, n, out):
     """Decode the compressed counts ``buf[offsets[i]:offsets[i + 1]]`` into the
-    rows of ``out`` (2-D uint8 ``(N, n)``, column-order masks).
+    rows of ``out`` (2-D uint8 ``(N, n)`` of zeros, column-order masks).
 
     Returns an ``(N, 3)`` int64 array of (code, count index, offset or total)
     per item; ``out`` is written only when every item is valid.
@@ -351,14 +354,14 @@ def decode_compressed(buf, offsets, n, out, zeroed):
     if bad:
         return status
     for i in range(nitem):
-        _fill_counts(counts, cstart[i], ncount[i], out[i], zeroed)
+        _fill_counts(counts, cstart[i], ncount[i], out[i])
     return status
 
 
 @njit(cache=True, nogil=True)
-def decode_one(buf, out, zeroed):
-    """Decode one compressed counts string (``bytes``) into the whole of the
-    contiguous uint8 array ``out`` (any shape); return (code, count index, offset
+def decode_one(buf, out):
+    """Decode one compressed counts string (``bytes``) into the contiguous uint8
+    array ``out`` of zeros (any shape); return (code, count index, offset
     or total) as :func:`decode_compressed`."""
     n = out.size
     flat = out.reshape(n)
@@ -369,12 +372,12 @@ def decode_one(buf, out, zeroed):
     code, m2, total = _check_counts(counts, np.int64(0), m, n)
     if code != OK:
         return code, m2, total
-    _fill_counts(counts, np.int64(0), m, flat, zeroed)
+    _fill_counts(counts, np.int64(0), m, flat)
     return OK, m, 0
 
 
 @njit(cache=True, nogil=True)
-def decode_counts(counts, offsets, n, out, zeroed):
+def decode_counts(counts, offsets, n, out):
     """:func:`decode_compressed` for uncompressed counts (``counts`` int64, one
     concatenated array, item ``i`` at ``counts[offsets[i]:offsets[i + 1]]``)."""
     nitem = offsets.size - 1
@@ -390,30 +393,72 @@ def decode_counts(counts, offsets, n, out, zeroed):
     if bad:
         return status
     for i in range(nitem):
-        _fill_counts(counts, offsets[i], offsets[i + 1] - offsets[i], out[i], zeroed)
+        _fill_counts(counts, offsets[i], offsets[i + 1] - offsets[i], out[i])
     return status
 
 
 @njit(cache=True, nogil=True)
-def areas_compressed(buf, offsets, n):
-    """Foreground area of each compressed counts item; (status, areas) as :func:`decode_compressed`."""
+def _area(buf, lo, hi, n):
+    """Foreground area of the valid compressed counts ``buf[lo:hi]`` of ``n``
+    pixels in one pass, storing no counts; -1 when anything is wrong (the caller
+    then locates the error as :func:`decode_compressed` would).
+
+    The value reading of :func:`_value` is written out here: through the
+    function's (code, value, position) tuple this loop ran ~1.4x slower.
+    """
+    m = 0
+    p = lo
+    c2 = np.int64(0)  # counts m - 2 and m - 1 (the deltas' bases)
+    c1 = np.int64(0)
+    total = np.int64(0)
+    area = np.int64(0)
+    while p < hi:
+        x = np.int64(0)
+        k = 0
+        while True:
+            if p >= hi:
+                return -1
+            c = np.int64(buf[p]) - 48
+            if np.uint64(c) > np.uint64(63) or k >= 12:  # a bad byte or a value too long
+                return -1
+            x |= (c & 0x1F) << (5 * k)
+            p += 1
+            k += 1
+            if (c & 0x20) == 0:  # its last byte
+                if c & 0x10:
+                    x |= np.int64(-1) << (5 * k)
+                break
+        if m > 2:
+            x += c2
+        if x < 0 or x > n - total:
+            return -1
+        total += x
+        if m & 1:
+            area += x
+        c2 = c1
+        c1 = x
+        m += 1
+    return area if total == n else -1
+
+
+@njit(cache=True, nogil=True)
+def areas_compressed(buf, offsets, ns):
+    """Foreground area of each compressed counts item (of ``ns[i]`` pixels); (status, areas) as :func:`decode_compressed`."""
     nitem = offsets.size - 1
     status = np.zeros((nitem, 3), np.int64)
     areas = np.zeros(nitem, np.int64)
-    counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
+    counts = np.empty(0, np.int64)  # for the items that fail the one-pass read
     for i in range(nitem):
+        a = _area(buf, offsets[i], offsets[i + 1], ns[i])
+        if a >= 0:
+            areas[i] = a
+            continue
+        if counts.size < offsets[i + 1] - offsets[i] + 1:
+            counts = np.empty(offsets[i + 1] - offsets[i] + 1, np.int64)
         code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, np.int64(0))
         if code == OK:
-            code, m2, off = _check_counts(counts, np.int64(0), m, n)
-            if code != OK:
-                m = m2
-        if code != OK:
-            status[i, 0] = code
-            status[i, 1] = m
-            status[i, 2] = off
-            continue
-        total = 0
-        for k in range(1, m, 2):
-            total += counts[k]
-        areas[i] = total
+            code, m, off = _check_counts(counts, np.int64(0), m, ns[i])
+        status[i, 0] = code
+        status[i, 1] = m
+        status[i, 2] = off
     return status, areas

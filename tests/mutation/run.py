@@ -98,7 +98,8 @@ EXCLUDE = {
 # module missing here gets every regression file and the test files whose text
 # names it (else CORE_TESTS).
 TESTS: dict[str, list[str]] = {
-    "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_rle.py",
+    "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_regressions_kernels.py",
+                 "tests/test_rle.py",
                  "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
     "_kernels_coco": ["tests/test_regressions_coco.py", "tests/test_coco.py", "tests/test_overlap.py",
                       "src/rlemask/coco.py", "src/rlemask/overlap.py"],
@@ -125,7 +126,8 @@ TESTS: dict[str, list[str]] = {
 }
 # the metrics package: every part runs the metrics tests
 for _part in ("__init__", "_common", "_competition", "_distance", "_pixel", "_runs"):
-    TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_metrics.py"]
+    TESTS[f"metrics/{_part}"] = ["tests/test_regressions_metrics.py", "tests/test_regressions_metrics_api.py",
+                                 "tests/test_metrics.py", "tests/test_convert.py"]  # test_convert: the old keywords
 # the numpy twins of the kernels (rlemask._tier; switched off in-process by the root conftest)
 # are checked against the kernels by tests/test_first_call.py, partly in fresh processes
 TESTS["_tier"] = ["tests/test_regressions_first_call.py", "tests/test_first_call.py"]
@@ -275,8 +277,8 @@ class _Collector(ast.NodeVisitor):
 
     def visit_If(self, node: ast.If) -> None:
         test = ast.unparse(node.test)
-        if test in ("TYPE_CHECKING", "__name__ == '__main__'"):
-            return
+        if test in ("TYPE_CHECKING", "__name__ == '__main__'") or "DISABLE_JIT" in test:
+            return  # (DISABLE_JIT: the pure-Python stand-ins of numba intrinsics, used by --python-kernels only)
         self.generic_visit(node)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
@@ -522,6 +524,7 @@ class Result:
     reason: str = ""  # for equivalent mutants
     mode: str = "whole"  # tests run: "whole" (the module's files), "selected" (by coverage), "not covered"
     check: str = ""  # --check-selection: the outcome with the selected tests (the status is the whole run's)
+    python: str = ""  # --python-kernels: the plain-Python run's outcome when the status comes from a compiled re-run
 
 
 @dataclass
@@ -530,6 +533,8 @@ class Plan:
     baseline: dict[str, float] = field(default_factory=dict)  # module -> seconds
     coverage: dict[str, "CoverageMap"] = field(default_factory=dict)  # module -> map (selection on)
     trees: dict[str, ast.Module] = field(default_factory=dict)  # module -> parsed source
+    python: dict[str, list[str]] = field(default_factory=dict)  # --python-kernels: module -> extra pytest options
+    compiled: dict[str, float] = field(default_factory=dict)  # --python-kernels: module -> compiled baseline seconds
 
     def select(self, m: Mutant) -> tuple[list[str] | None, str]:
         """The pytest arguments for one mutant (None: no test executes it) and the mode used."""
@@ -615,6 +620,8 @@ if os.environ.get("RLEMASK_MUTATION_COVER"):  # a subprocess started by a test: 
             _ctx = _f.read()  # the node id of the test that started this process
         _cov = coverage.Coverage(data_file=_spec["data_file"], data_suffix=True, include=_spec["include"],
                                  config_file=False, context=_ctx or None)
+        if _spec.get("clear_exclude"):
+            _cov.clear_exclude()
         _cov.start()
 
         def _save():
@@ -712,27 +719,32 @@ def tree_hash(root: Path, extra: str) -> str:
 
 
 def coverage_maps(modules: list[str], tpl: Path, tests: dict[str, list[str]], profile: str, seed: int,
-                  cache: Path) -> dict[str, CoverageMap]:
+                  cache: Path, python: dict[str, list[str]] | None = None) -> dict[str, CoverageMap]:
     """The line -> tests maps of ``modules``, from ``cache`` or from coverage passes in ``tpl``.
 
     Modules whose test files are the same but for their own doctests (the
     metrics package) share one pass over the union of their arguments; each map
-    keeps the tests of its own list only.
+    keeps the tests of its own list only. ``python``: module -> the pytest
+    options of its --python-kernels runs (its pass then runs the kernels as
+    plain Python, and ``pragma: no cover`` excludes nothing).
     """
-    groups: dict[tuple[str, ...], list[str]] = {}
+    python = python or {}
+    groups: dict[tuple, list[str]] = {}
     for n in modules:
-        groups.setdefault(tuple(t for t in tests[n] if t != whole_doctest(tests[n])), []).append(n)
+        rest = tuple(t for t in tests[n] if t != whole_doctest(tests[n]))
+        opts = tuple(python[n]) if n in python else None
+        groups.setdefault((rest, opts), []).append(n)
     out: dict[str, CoverageMap] = {}
-    for rest, names in groups.items():
+    for (rest, opts), names in groups.items():
         regs = [t for t in rest if Path(t).name.startswith("test_regressions_")]
         args = regs + [whole_doctest(tests[n]) for n in names if whole_doctest(tests[n])]
         args += [t for t in rest if t not in args]
-        key = tree_hash(tpl, json.dumps([names, args, profile, seed]))
-        cached = cache / f"{'+'.join(n.replace('/', '.') for n in names)}-{key}.json"
+        key = tree_hash(tpl, json.dumps([names, args, profile, seed] + ([list(opts)] if opts is not None else [])))
+        cached = cache / f"{'+'.join(n.replace('/', '.') for n in names)}{'-py' if opts is not None else ''}-{key}.json"
         if cached.exists():
             maps = {n: CoverageMap.from_json(d) for n, d in json.loads(cached.read_text()).items()}
         else:
-            maps = _coverage_pass(names, tpl, args, profile, seed)
+            maps = _coverage_pass(names, tpl, args, profile, seed, None if opts is None else list(opts))
             cache.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps({n: c.to_json() for n, c in maps.items()}))
         for n in names:  # keep the contexts of the module's own list
@@ -744,19 +756,21 @@ def coverage_maps(modules: list[str], tpl: Path, tests: dict[str, list[str]], pr
     return out
 
 
-def _coverage_pass(modules: list[str], tpl: Path, args: list[str], profile: str, seed: int) -> dict[str, CoverageMap]:
-    """Run ``args`` once under coverage in ``tpl``, measuring the files of ``modules``."""
+def _coverage_pass(modules: list[str], tpl: Path, args: list[str], profile: str, seed: int,
+                   python: list[str] | None = None) -> dict[str, CoverageMap]:
+    """Run ``args`` once under coverage in ``tpl``, measuring the files of ``modules`` (``python``: see coverage_maps)."""
     work = Path(tempfile.mkdtemp(prefix="cover-", dir=tpl.parent))
     site = tpl / "src" / "sitecustomize.py"  # subprocesses started by tests (python -m rlemask ...) measure too
     try:
         targets = {n: (tpl / "src" / PACKAGE / f"{n}.py").resolve() for n in modules}
         spec = {"data_file": str(work / "cov"), "include": [str(t) for t in targets.values()],
-                "context_file": str(work / "context"), "args": _pytest_cmd(args, seed, stop=False)}
+                "context_file": str(work / "context"), "args": _pytest_cmd(args, seed, stop=False, python=python),
+                "clear_exclude": python is not None}
         (work / "context").write_text("")
         (work / "spec.json").write_text(json.dumps(spec))
         site.write_text(_SITECUSTOMIZE)
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--cover", str(work / "spec.json")],
-                              cwd=tpl, env=_env(tpl, profile), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              cwd=tpl, env=_env(tpl, profile, python), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"coverage pass of {modules} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
@@ -788,6 +802,8 @@ def cover_main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     ctx_file = Path(spec["context_file"])
     cov = coverage.Coverage(data_file=spec["data_file"], data_suffix=True, include=spec["include"], config_file=False)
+    if spec.get("clear_exclude"):  # --python-kernels: kernels marked "pragma: no cover - compiled" run as Python
+        cov.clear_exclude()
     order: list[str] = []
 
     class Contexts:
@@ -814,8 +830,11 @@ def cover_main(spec_path: str) -> int:
     return rc
 
 
-def _env(root: Path, profile: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE_DIR")}
+def _env(root: Path, profile: str, python: list[str] | None = None) -> dict[str, str]:
+    """The environment of a test run in ``root``; ``python`` not None: kernels as plain Python (NUMBA_DISABLE_JIT)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE_DIR") and k != "NUMBA_DISABLE_JIT"}
+    if python is not None:
+        env["NUMBA_DISABLE_JIT"] = "1"
     env["PYTHONPATH"] = str(root / "src")
     env["HYPOTHESIS_PROFILE"] = profile
     env["PYTHONDONTWRITEBYTECODE"] = "0"
@@ -829,16 +848,18 @@ def _env(root: Path, profile: str) -> dict[str, str]:
     return env
 
 
-def _pytest_cmd(args: list[str], seed: int, stop: bool = True) -> list[str]:
+def _pytest_cmd(args: list[str], seed: int, stop: bool = True, python: list[str] | None = None) -> list[str]:
+    """pytest's arguments; ``python``: the extra options of a --python-kernels run (deselected tests...)."""
     return (["-x"] if stop else []) + ["-q", "-p", "no:cacheprovider", "--tb=line", f"--hypothesis-seed={seed}",
-                                       "-W", "ignore::pytest.PytestAssertRewriteWarning", *args]
+                                       "-W", "ignore::pytest.PytestAssertRewriteWarning", *(python or []), *args]
 
 
-def _pytest(root: Path, args: list[str], profile: str, seed: int, timeout: float | None) -> tuple[int | None, str, float]:
+def _pytest(root: Path, args: list[str], profile: str, seed: int, timeout: float | None,
+            python: list[str] | None = None, stop: bool = True, tail: int = 3000) -> tuple[int | None, str, float]:
     """Run pytest in a new process in ``root``; (returncode or None on timeout, output tail, seconds)."""
-    cmd = [sys.executable, "-m", "pytest", *_pytest_cmd(args, seed)]
+    cmd = [sys.executable, "-m", "pytest", *_pytest_cmd(args, seed, stop, python)]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=root, env=_env(root, profile), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=root, env=_env(root, profile, python), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -847,7 +868,7 @@ def _pytest(root: Path, args: list[str], profile: str, seed: int, timeout: float
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         rc = None
-    return rc, out[-3000:], time.monotonic() - t0
+    return rc, out[-tail:], time.monotonic() - t0
 
 
 # Preloaded by a runner: the imports every test run pays for (3-8 s of a mutant's run).
@@ -886,6 +907,12 @@ def runner_loop() -> int:
                 os.chdir(req["root"])
                 os.environ.clear()
                 os.environ.update(req["env"])
+                if "numba" in sys.modules:  # imported by the parent: NUMBA_DISABLE_JIT may differ per request
+                    from numba.core import config as numba_config
+
+                    numba_config.reload_config()
+                    if numba_config.DISABLE_JIT != int(req["env"].get("NUMBA_DISABLE_JIT", "0")):
+                        raise RuntimeError("numba.config.DISABLE_JIT did not follow the request's environment")
                 sys.path[:] = [req["root"] + "/src"] + [p for p in sys.path if p != here]
                 import pytest
 
@@ -929,9 +956,10 @@ class Runner:
         self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--runner"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def run(self, root: Path, args: list[str], profile: str, seed: int, timeout: float | None):
+    def run(self, root: Path, args: list[str], profile: str, seed: int, timeout: float | None,
+            python: list[str] | None = None):
         log = root / "pytest.log"
-        req = {"root": str(root), "args": _pytest_cmd(args, seed), "env": _env(root, profile),
+        req = {"root": str(root), "args": _pytest_cmd(args, seed, python=python), "env": _env(root, profile, python),
                "timeout": timeout, "log": str(log)}
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
@@ -977,6 +1005,8 @@ def _copy_tree(tpl: Path, dest: Path) -> None:
 def run_mutant(m: Mutant, tpl: Path, work: Path, plan: Plan, sources: dict[str, str], args: argparse.Namespace,
                drop: set[str], runners: queue.Queue | None) -> Result:
     tests, mode = plan.select(m)
+    if m.module in plan.python:
+        return _run_python(m, tests, mode, tpl, work, plan, sources, args, drop, runners)
     if args.check_selection:  # the outcome of the whole files is the status; the selection's goes to `check`
         whole = _run_tests(m, plan.tests[m.module], "whole", tpl, work, plan, sources, args, drop, runners)
         if tests is None:
@@ -991,8 +1021,73 @@ def run_mutant(m: Mutant, tpl: Path, work: Path, plan: Plan, sources: dict[str, 
     return _run_tests(m, tests, mode, tpl, work, plan, sources, args, drop, runners)
 
 
+# --python-kernels: a kernel mutant runs as plain Python (NUMBA_DISABLE_JIT=1: no compile, and coverage
+# selects its tests). Python is not the compiled kernel: an index out of bounds raises instead of reading
+# or writing past an array, integers of Python do not wrap, a stand-in of an intrinsic raises where the
+# compiled one is undefined. So only a kill by a failed assertion (no such error in the output) is kept;
+# every survivor, timeout, error and kill showing one of these errors is re-run compiled on every mapped
+# file, and that outcome counts, with the Python one noted (``python`` in the report).
+# numpy scalars wrap as the kernels do, but warn; the real-data tests (whole UWMGI scans) take many
+# minutes as plain Python: their kills come from the compiled re-run of the survivors
+PY_OPTIONS = ["-W", "ignore:overflow encountered:RuntimeWarning", "-m", "not realdata"]
+PY_ARTEFACTS = ("IndexError", "OverflowError", "negative shift count", "ZeroDivisionError", "stand-in ",
+                "RecursionError", "MemoryError")
+_COMPILED_LOCK = __import__("threading").Lock()
+
+
+def _compiled_baseline(n: str, tpl: Path, plan: Plan, args: argparse.Namespace) -> float | None:
+    """The compiled baseline of module ``n`` (run once, on first need; it fills the template's numba cache)."""
+    with _COMPILED_LOCK:
+        if n not in plan.compiled:
+            same = [k for k in plan.compiled if plan.tests[k] == plan.tests[n]]
+            if same:
+                plan.compiled[n] = plan.compiled[same[0]]
+            else:
+                rc, out, dt = _pytest(tpl, plan.tests[n], args.profile, args.hypothesis_seed, None)
+                print(f"compiled baseline {n}: {dt:.1f} s (exit {rc})", file=sys.stderr, flush=True)
+                plan.compiled[n] = dt if rc == 0 else -1.0
+                if rc != 0:
+                    print(out, file=sys.stderr)
+        return None if plan.compiled[n] < 0 else plan.compiled[n]
+
+
+def _run_compiled(m: Mutant, tpl: Path, work: Path, plan: Plan, sources: dict[str, str], args: argparse.Namespace,
+                  drop: set[str], runners: queue.Queue | None) -> Result:
+    base = _compiled_baseline(m.module, tpl, plan, args)
+    if base is None:
+        return _result(m, "error", 0.0, "the compiled baseline fails", "compiled")
+    return _run_tests(m, plan.tests[m.module], "compiled", tpl, work, plan, sources, args, drop, runners, base=base)
+
+
+def _run_python(m: Mutant, tests: list[str] | None, mode: str, tpl: Path, work: Path, plan: Plan,
+                sources: dict[str, str], args: argparse.Namespace, drop: set[str],
+                runners: queue.Queue | None) -> Result:
+    opts = plan.python[m.module]
+    if tests is None:
+        py = _result(m, "survived", 0.0, "not covered", "py-not covered")
+    else:
+        py = _run_tests(m, tests, "py-" + mode, tpl, work, plan, sources, args, drop, runners, python=opts)
+    shown = f"{py.status} ({py.mode}{', artefact?' if py.python == 'artefact' else ''}, {py.seconds:.1f} s)"
+    if args.check_python:  # the status is the compiled run's; the Python run's goes to `check`
+        comp = _run_compiled(m, tpl, work, plan, sources, args, drop, runners)
+        comp.check, comp.python = shown, f"{shown}: {py.detail}"
+        comp.seconds = round(comp.seconds + py.seconds, 2)
+        return comp
+    if py.status == "killed" and py.python != "artefact":
+        py.python = ""
+        return py
+    if args.defer_compiled:  # not confirmed: scored as not killed until re-run compiled (--ids-from)
+        py.status, py.python = "pending", f"{shown}: {py.detail}"
+        return py
+    comp = _run_compiled(m, tpl, work, plan, sources, args, drop, runners)
+    comp.python = f"{shown}: {py.detail}"
+    comp.seconds = round(comp.seconds + py.seconds, 2)
+    return comp
+
+
 def _run_tests(m: Mutant, tests: list[str], mode: str, tpl: Path, work: Path, plan: Plan, sources: dict[str, str],
-               args: argparse.Namespace, drop: set[str], runners: queue.Queue | None) -> Result:
+               args: argparse.Namespace, drop: set[str], runners: queue.Queue | None,
+               python: list[str] | None = None, base: float | None = None) -> Result:
     root = Path(tempfile.mkdtemp(prefix="m-", dir=work))
     t0 = time.monotonic()
     try:
@@ -1012,27 +1107,31 @@ def _run_tests(m: Mutant, tests: list[str], mode: str, tpl: Path, work: Path, pl
             compile(target.read_text(), str(target), "exec")
         except SyntaxError as exc:
             return _result(m, "error", time.monotonic() - t0, f"mutant does not compile: {exc}", mode)
-        limit = max(args.min_timeout, args.timeout_factor * plan.baseline[m.module])
+        limit = max(args.min_timeout, args.timeout_factor * (plan.baseline[m.module] if base is None else base))
         if runners is None:
-            rc, out, _ = _pytest(root, tests, args.profile, args.hypothesis_seed, limit)
+            rc, out, _ = _pytest(root, tests, args.profile, args.hypothesis_seed, limit, python=python)
         else:
             runner = runners.get()
             try:
-                rc, out, _ = runner.run(root, tests, args.profile, args.hypothesis_seed, limit)
+                rc, out, _ = runner.run(root, tests, args.profile, args.hypothesis_seed, limit, python=python)
             finally:
                 runners.put(runner)
         dt = time.monotonic() - t0
         if rc is None:
-            return _result(m, "timeout", dt, f"no result after {limit:.0f} s", mode)
-        if rc == 0:
-            return _result(m, "survived", dt, "", mode)
-        if rc == 1:
-            return _result(m, "killed", dt, _first_failure(out), mode)
-        if rc == 2:  # interrupted: a collection (import) error under -x
-            return _result(m, "killed", dt, "collection error: " + _first_failure(out), mode)
-        if rc < 0:
-            return _result(m, "killed", dt, f"crashed with signal {-rc}", mode)
-        return _result(m, "error", dt, f"pytest exit code {rc}: {_first_failure(out)}", mode)
+            res = _result(m, "timeout", dt, f"no result after {limit:.0f} s", mode)
+        elif rc == 0:
+            res = _result(m, "survived", dt, "", mode)
+        elif rc == 1:
+            res = _result(m, "killed", dt, _first_failure(out), mode)
+        elif rc == 2:  # interrupted: a collection (import) error under -x
+            res = _result(m, "killed", dt, "collection error: " + _first_failure(out), mode)
+        elif rc < 0:
+            res = _result(m, "killed", dt, f"crashed with signal {-rc}", mode)
+        else:
+            res = _result(m, "error", dt, f"pytest exit code {rc}: {_first_failure(out)}", mode)
+        if python is not None and res.status == "killed":
+            res.python = "artefact" if rc < 0 or any(a in out for a in PY_ARTEFACTS) else "clean"
+        return res
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -1071,8 +1170,10 @@ def summarize(results: list[Result], seconds: dict[str, float]) -> list[dict]:
 
 
 def _row(name: str, rs: list[Result], seconds: float) -> dict:
-    count = {s: sum(r.status == s for r in rs) for s in ("killed", "timeout", "survived", "equivalent", "error")}
-    scored = count["killed"] + count["timeout"] + count["survived"]
+    count = {s: sum(r.status == s for r in rs)
+             for s in ("killed", "timeout", "survived", "pending", "equivalent", "error")}
+    # pending (--defer-compiled): not killed as plain Python, not yet re-run compiled; scored as not killed
+    scored = count["killed"] + count["timeout"] + count["survived"] + count["pending"]
     score = (count["killed"] + count["timeout"]) / scored if scored else float("nan")
     not_covered = sum(r.status == "survived" and r.mode == "not covered" for r in rs)
     return {"module": name, "mutants": len(rs), **count, "not_covered": not_covered, "score": score,
@@ -1087,12 +1188,19 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
     md = [f"# Mutation report\n\n{meta['command']}\n\nprofile={meta['profile']} hypothesis_seed={meta['seed']} "
           f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s coverage maps={meta.get('coverage_s', 0)} s "
           f"selection: {meta.get('selection')}" + (f" PARTIAL: {meta['partial']} run" if meta.get("partial") else "") + "\n",
-          "| module | mutants | killed | timeout | survived (not covered) | equivalent | error | score | time (s) | s/mutant |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| module | mutants | killed | timeout | survived (not covered) | pending | equivalent | error | score | time (s) | s/mutant |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | "
+        md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | {r['pending']} | "
                   f"{r['equivalent']} | {r['error']} | {r['score']:.1%} | {r['seconds']} | {r['per_mutant']} |")
-    for status in ("survived", "error", "equivalent"):
+    rerun = [r for r in results if r.python and r.status != "pending"]
+    if rerun:
+        md.append(f"\n## re-run compiled after the plain-Python run (--python-kernels; {len(rerun)})\n")
+        md.append("The status counted is the compiled run's; the Python run's outcome is noted.\n")
+        for r in rerun:
+            md.append(f"- `{r.id}` line {r.line}: compiled **{r.status}**"
+                      + (f" ({r.detail[:160]})" if r.detail else "") + f"; python: {r.python[:240]}")
+    for status in ("survived", "pending", "error", "equivalent"):
         rs = [r for r in results if r.status == status]
         if not rs:
             continue
@@ -1101,6 +1209,8 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
             md.append(f"- `{r.id}` line {r.line}\n  - `{r.original}`\n  - `{r.mutated}`")
             if r.reason or r.detail:
                 md.append(f"  - {r.reason or r.detail}")
+            if status == "pending":
+                md.append(f"  - plain Python: {r.python[:240]}")
     (out / "report.md").write_text("\n".join(md) + "\n")
 
 
@@ -1115,7 +1225,7 @@ def rescore(report: Path, out: Path) -> int:
     equivalent = load_equivalent(EQUIVALENT_FILE)
     results = [Result(**r) for r in data["mutants"]]
     for r in results:
-        if r.status in ("survived", "equivalent"):
+        if r.status in ("survived", "equivalent") or (r.status == "pending" and r.id in equivalent):
             r.status, r.reason = ("equivalent", equivalent[r.id]) if r.id in equivalent else ("survived", "")
     seconds = {row["module"]: row["seconds"] for row in data["summary"] if row["module"] != "total"}
     rows = summarize(results, seconds)
@@ -1133,6 +1243,7 @@ def _meta(args: argparse.Namespace, argv: list[str] | None, t_start: float, tota
             "profile": args.profile, "seed": args.hypothesis_seed, "jobs": args.jobs,
             "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
             "tests": plan.tests, "coverage_s": cover_s,
+            "python_kernels": {n: o for n, o in plan.python.items()}, "compiled_baseline_s": plan.compiled,
             "selection": "off" if args.no_select or args.tests else "coverage (pure-Python modules)"}
 
 
@@ -1173,6 +1284,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-module", type=int, default=None, metavar="N",
                    help="run a random sample of at most N mutants of each module")
     p.add_argument("--seed", type=int, default=0, help="seed of the --max / --per-module samples (default 0)")
+    p.add_argument("--shuffle", action="store_true",
+                   help="run the mutants in a random order (--seed), so a run stopped early is a random sample")
     p.add_argument("--jobs", "-j", type=int, default=1, help="mutants run in parallel (default 1)")
     p.add_argument("--profile", default="dev", help="HYPOTHESIS_PROFILE for the test runs (default dev: 30 examples)")
     p.add_argument("--hypothesis-seed", type=int, default=0, help="--hypothesis-seed of the test runs (default 0)")
@@ -1198,6 +1311,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="run every mapped test file for every mutant (no selection by coverage)")
     p.add_argument("--check-selection", action="store_true",
                    help="run each mutant on the whole files and on its selected tests; report where they disagree")
+    p.add_argument("--python-kernels", action="store_true",
+                   help="run the mutants of numba kernel modules with NUMBA_DISABLE_JIT=1 (plain Python: no compile, "
+                   "tests selected by coverage); a survivor, timeout or kill by an IndexError-like error is re-run "
+                   "compiled, and that outcome counts")
+    p.add_argument("--check-python", action="store_true",
+                   help="with --python-kernels: run each kernel mutant both compiled (every mapped file) and as plain "
+                   "Python; report where the outcomes differ")
+    p.add_argument("--python-slow", type=float, default=15.0, metavar="S",
+                   help="with --python-kernels: leave out the tests that take S seconds or more as plain Python "
+                   "(default 15; their kills come from the compiled re-run of the survivors)")
+    p.add_argument("--defer-compiled", action="store_true",
+                   help="with --python-kernels: no compiled re-run; a mutant that would need one is 'pending' (scored "
+                   "as not killed; re-run them compiled with --ids-from)")
     p.add_argument("--cache", type=Path, default=REPO / "build" / "mutation-coverage",
                    help="folder of the cached line -> tests maps (default build/mutation-coverage)")
     p.add_argument("--rescore", type=Path, default=None, metavar="REPORT_JSON",
@@ -1206,6 +1332,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cover", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.python_kernels = args.python_kernels or args.check_python or args.defer_compiled
     if args.runner:
         return runner_loop()
     if args.cover:
@@ -1241,6 +1368,8 @@ def main(argv: list[str] | None = None) -> int:
                    for m in _sample(rng, [m for m in mutants if m.module == n], args.per_module)]
     if args.max is not None and len(mutants) > args.max:
         mutants = _sample(rng, mutants, args.max)
+    if args.shuffle:  # a run cut off by time is then a random sample of the selection, not its first lines
+        rng.shuffle(mutants)
     modules = sorted({m.module for m in mutants})
     if args.list or args.show:
         for m in mutants:
@@ -1265,7 +1394,33 @@ def main(argv: list[str] | None = None) -> int:
         # baseline: the unmutated tree passes, and every kernel is compiled into the template's cache
         print(f"{len(mutants)} mutants of {total} in {modules}; baseline runs in {work}", file=sys.stderr)
         done_args: dict[tuple[str, ...], float] = {}
+        done_py: dict[tuple[str, ...], tuple[float, list[str]]] = {}
         for n in modules:
+            if args.python_kernels and _jitted(sources[n]):
+                # the kernels as plain Python: the tests that cannot pass there (numba dispatcher
+                # introspection) are found by a first run and deselected for this module's mutants
+                key = tuple(plan.tests[n])
+                if key not in done_py:
+                    rc, out, dt = _pytest(tpl, plan.tests[n], args.profile, args.hypothesis_seed, None,
+                                          python=PY_OPTIONS + ["--durations=0", f"--durations-min={args.python_slow}"],
+                                          stop=False, tail=1 << 20)
+                    failed = [ln.split(" ", 1)[1].split(" - ", 1)[0] for ln in out.splitlines()
+                              if ln.startswith("FAILED ")]
+                    # tests slower than --python-slow as plain Python (real-data round trips): left out of
+                    # this mode too; a mutant only they kill survives as Python and is re-run compiled
+                    slow = [m.group(2) for m in re.finditer(r"^([0-9.]+)s call\s+(\S.*?)\s*$", out, re.M)
+                            if float(m.group(1)) >= args.python_slow]
+                    failed += [f for f in slow if f not in failed]
+                    if rc not in (0, 1) or (rc == 1 and not failed) or any(ln.startswith("ERROR ") for ln in out.splitlines()):
+                        print(f"python baseline of {n} fails (exit {rc}):\n{out[-5000:]}", file=sys.stderr)
+                        return 2
+                    done_py[key] = (dt, failed)
+                    print(f"python baseline {n}: {dt:.1f} s, deselected (fail as plain Python, or slower than "
+                          f"{args.python_slow:g} s there): {failed or 'none'}", file=sys.stderr)
+                dt, failed = done_py[key]
+                plan.python[n] = PY_OPTIONS + [f"--deselect={f}" for f in failed]
+                plan.baseline[n] = dt
+                continue
             key = tuple(plan.tests[n])
             if key not in done_args:
                 rc, out, dt = _pytest(tpl, plan.tests[n], args.profile, args.hypothesis_seed, None)
@@ -1275,9 +1430,11 @@ def main(argv: list[str] | None = None) -> int:
                 done_args[key] = dt
                 print(f"baseline {n}: {dt:.1f} s  ({' '.join(plan.tests[n])})", file=sys.stderr)
             plan.baseline[n] = done_args[key]
-        selectable = [n for n in modules if not (args.no_select or args.tests or _jitted(sources[n]))]
+        selectable = [n for n in modules
+                      if not (args.no_select or args.tests or (_jitted(sources[n]) and n not in plan.python))]
         t0 = time.monotonic()  # the line -> tests maps of the pure-Python modules (cached)
-        plan.coverage = coverage_maps(selectable, tpl, plan.tests, args.profile, args.hypothesis_seed, args.cache)
+        plan.coverage = coverage_maps(selectable, tpl, plan.tests, args.profile, args.hypothesis_seed, args.cache,
+                                      plan.python)
         plan.trees = {n: ast.parse(sources[n]) for n in selectable}
         cover_s = round(time.monotonic() - t0, 1)
         if selectable:
@@ -1295,7 +1452,7 @@ def main(argv: list[str] | None = None) -> int:
                        for m in mutants}
             for i, fut in enumerate(concurrent.futures.as_completed(futures), 1):
                 r = fut.result()
-                if r.status == "survived" and r.id in equivalent:
+                if r.status in ("survived", "pending") and r.id in equivalent:
                     r.status, r.reason = "equivalent", equivalent[r.id]
                 results.append(r)
                 module_time[r.module] += r.seconds
@@ -1315,6 +1472,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(results, module_time)
     meta = _meta(args, argv, t_start, total, results, plan, cover_s)
     write_reports(args.out, results, rows, meta)
+    if args.check_python:
+        differ = [r for r in results if r.module in plan.python and not _agree(r.status, r.check)]
+        for r in results:
+            print(f"compiled {r.status:10s} python {r.check:40s} {r.id}")
+        print(f"python-kernels check: {sum(r.module in plan.python for r in results) - len(differ)} of "
+              f"{sum(r.module in plan.python for r in results)} agree"
+              + "".join(f"\n  DIFFER {r.id}: compiled {r.status}, python {r.python[:200]}" for r in differ))
     if args.check_selection:
         differ = [r for r in results if not _agree(r.status, r.check)]
         for r in results:
@@ -1323,7 +1487,7 @@ def main(argv: list[str] | None = None) -> int:
               + "".join(f"\n  DIFFER {r.id}: whole {r.status}, selected {r.check}" for r in differ))
     for r in rows:
         print(f"{r['module']:24s} {r['mutants']:4d} mutants  killed {r['killed']:4d}  timeout {r['timeout']:3d}  "
-              f"survived {r['survived']:3d}  equivalent {r['equivalent']:3d}  error {r['error']:3d}  "
+              f"survived {r['survived']:3d}  pending {r['pending']:3d}  equivalent {r['equivalent']:3d}  error {r['error']:3d}  "
               f"score {r['score']:.1%}  {r['seconds']:.0f} s")
     print(f"reports: {args.out / 'report.md'}, {args.out / 'report.json'}")
     return 1 if rows[-1]["score"] * 100 < args.fail_under else 0

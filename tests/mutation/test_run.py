@@ -342,3 +342,108 @@ def test_modules_with_the_same_test_files_share_one_pass(tmp_path):
     assert "src/rlemask/two.py::rlemask.two.h" not in maps["demo"].order
     assert maps["demo"].order == ["tests/test_demo.py::test_small", "tests/test_demo.py::test_big",
                                   "tests/test_demo.py::TestSub::test_in_a_subprocess"]
+
+
+# --------------------------------------------------------------------------
+# --python-kernels
+# --------------------------------------------------------------------------
+
+STAND_IN = '''from numba.core import config as _numba_config
+
+
+def _ctz(typingctx, value):
+    return 1
+
+
+if _numba_config.DISABLE_JIT:
+
+    def _ctz(value):
+        if value == 0:
+            raise IndexError("stand-in")
+        return 2
+
+
+def f(x):
+    return _ctz(x) + 3
+'''
+
+
+def test_stand_ins_of_intrinsics_are_not_mutated():
+    touched = {m.line for m in run.generate(STAND_IN, "_kernels")}
+    lines = STAND_IN.splitlines()
+    block = range(lines.index("if _numba_config.DISABLE_JIT:") + 1, lines.index("def f(x):"))
+    assert not touched & set(block)
+    assert any(lines[ln - 1].strip() == "return 1" for ln in touched)  # the rest is mutated as usual
+    assert any("+ 3" in lines[ln - 1] for ln in touched)
+
+
+def test_python_runs_disable_jit_and_compiled_runs_never_inherit_it(monkeypatch):
+    monkeypatch.setenv("NUMBA_DISABLE_JIT", "1")
+    assert "NUMBA_DISABLE_JIT" not in run._env(Path("/x"), "dev")
+    assert run._env(Path("/x"), "dev", python=[])["NUMBA_DISABLE_JIT"] == "1"
+    cmd = run._pytest_cmd(["tests/test_a.py"], 0, python=["--deselect=tests/test_a.py::t"])
+    assert cmd[-2:] == ["--deselect=tests/test_a.py::t", "tests/test_a.py"]
+    assert "--deselect=tests/test_a.py::t" not in run._pytest_cmd(["tests/test_a.py"], 0)
+
+
+@pytest.mark.parametrize(
+    ("python_status", "python_flag", "tests", "compiled_rerun"),
+    [
+        ("killed", "clean", ["t.py"], False),  # an assertion failed: kept
+        ("killed", "artefact", ["t.py"], True),  # an IndexError-like error: Python only, maybe
+        ("survived", "", ["t.py"], True),
+        ("timeout", "", ["t.py"], True),
+        ("error", "", ["t.py"], True),
+        (None, "", None, True),  # no test executes the line as Python
+    ],
+)
+def test_python_mode_keeps_clean_kills_only_and_reruns_the_rest_compiled(monkeypatch, python_status, python_flag,
+                                                                          tests, compiled_rerun):
+    m = run.generate("x = 1\n", "_kernels")[0]
+    calls = []
+
+    def fake_tests(m_, tests_, mode, *a, python=None, base=None):
+        calls.append(("python" if python is not None else "compiled", tests_))
+        r = run._result(m_, python_status, 1.0, "FAILED t.py::x - AssertionError", mode)
+        r.python = python_flag
+        return r
+
+    def fake_compiled(m_, *a):
+        calls.append(("compiled", "whole"))
+        return run._result(m_, "killed", 5.0, "FAILED t.py::y", "compiled")
+
+    monkeypatch.setattr(run, "_run_tests", fake_tests)
+    monkeypatch.setattr(run, "_run_compiled", fake_compiled)
+    plan = run.Plan(tests={"_kernels": ["t.py"]}, python={"_kernels": []})
+    args = type("A", (), {"check_python": False, "defer_compiled": False})()
+    r = run._run_python(m, tests, "selected", Path("/t"), Path("/w"), plan, {}, args, set(), None)
+    assert [c[0] for c in calls] == (["python"] if tests else []) + (["compiled"] if compiled_rerun else [])
+    if compiled_rerun:
+        assert (r.status, r.mode) == ("killed", "compiled")
+        assert r.python.startswith(python_status or "survived")  # the Python outcome is noted
+    else:
+        assert (r.status, r.python) == ("killed", "")
+
+
+def test_check_python_runs_both_and_records_the_python_outcome(monkeypatch):
+    m = run.generate("x = 1\n", "_kernels")[0]
+    monkeypatch.setattr(run, "_run_tests", lambda m_, t, mode, *a, **k: run._result(m_, "killed", 1.0, "boom", mode))
+    monkeypatch.setattr(run, "_run_compiled", lambda m_, *a: run._result(m_, "survived", 5.0, "", "compiled"))
+    plan = run.Plan(tests={"_kernels": ["t.py"]}, python={"_kernels": []})
+    args = type("A", (), {"check_python": True})()
+    r = run._run_python(m, ["t.py"], "selected", Path("/t"), Path("/w"), plan, {}, args, set(), None)
+    assert r.status == "survived" and r.check.startswith("killed")
+    assert not run._agree(r.status, r.check)
+
+
+def test_defer_compiled_leaves_unconfirmed_mutants_pending_and_scores_them_as_not_killed(monkeypatch):
+    m = run.generate("x = 1\n", "_kernels")[0]
+    monkeypatch.setattr(run, "_run_tests", lambda m_, t, mode, *a, **k: run._result(m_, "survived", 1.0, "", mode))
+    monkeypatch.setattr(run, "_run_compiled", lambda *a: pytest.fail("no compiled run with --defer-compiled"))
+    plan = run.Plan(tests={"_kernels": ["t.py"]}, python={"_kernels": []})
+    args = type("A", (), {"check_python": False, "defer_compiled": True})()
+    r = run._run_python(m, ["t.py"], "selected", Path("/t"), Path("/w"), plan, {}, args, set(), None)
+    assert r.status == "pending" and r.python.startswith("survived")
+    killed = run._result(m, "killed", 1.0, "", "py-selected")
+    row = run._row("_kernels", [r, killed], 2.0)
+    assert (row["pending"], row["score"]) == (1, 0.5)

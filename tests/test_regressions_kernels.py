@@ -1,0 +1,33 @@
+"""Fixed cases for the run finders of ``rlemask._kernels`` (mutation run of issue 11, ``--python-kernels``).
+
+A value other than 0 and 1 inside an 8-byte word that also holds ones: the
+word scan sees a high bit and hands the word to ``_first_bad``, which must name
+the first value above 1, not the first non-zero byte
+(``_kernels::_first_bad::1 -> 0#0``). Every position of the bad value inside
+the word, ones before and after it, every entry point that scans words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlemask import coco, rle
+from rlemask.errors import InvalidMaskError
+
+
+@pytest.mark.parametrize("where", range(8))
+@pytest.mark.parametrize("ones", ["before", "after", "around"])
+def test_the_bad_value_is_named_not_the_first_one(where, ones):
+    m = np.zeros((3, 16), np.uint8)
+    if ones in ("before", "around"):
+        m[1, 8 : 8 + where] = 1
+    if ones in ("after", "around"):
+        m[1, 9 + where : 16] = 1
+    m[1, 8 + where] = 2
+    at = rf"\[1, {8 + where}\] = 2"
+    for call in (rle.runs, rle.encode, coco.encode):
+        with pytest.raises(InvalidMaskError, match=rf"^mask{at};"):
+            call(m)
+    with pytest.raises(InvalidMaskError, match=rf"^masks\[1\]{at};"):
+        rle.encode_many([np.zeros_like(m), m])

@@ -1,0 +1,140 @@
+"""Fixed cases for the metrics package's input checks and names (mutation run of issue 11).
+
+Each case kills a mutant of ``rlemask.metrics`` that the metrics tests let
+through (named in the test's docstring).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rlemask.metrics as metrics
+from rlemask.errors import InvalidMaskError
+from rlemask.metrics import dice, hausdorff, iou
+
+
+def _pair(dtype):
+    t = np.zeros((2, 3), dtype)
+    p = t.copy()
+    p[1, 2] = 2
+    return t, p
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int16, np.float32])
+@pytest.mark.parametrize("metric", [dice, iou, hausdorff])
+def test_the_bad_side_is_named(metric, dtype):
+    """``_pair``/``hausdorff`` name each array for itself (``metrics/_common::_pair::1 -> 0#0``: pred called truth)."""
+    t, p = _pair(dtype)
+    with pytest.raises(InvalidMaskError, match=r"^pred\[1, 2\] = 2") as info:
+        metric(t, p)
+    assert "truth" not in str(info.value)
+    with pytest.raises(InvalidMaskError, match=r"^truth\[1, 2\] = 2") as info:
+        metric(p, t)
+    assert "pred" not in str(info.value)
+
+
+@pytest.mark.parametrize("side", ["truth", "pred"])
+def test_hausdorff_checks_uint8_values(side):
+    """hausdorff has no counting kernel that checks uint8 values: its conversion must
+    (``metrics/_common::_binary::True -> False#0``, the default ``check_uint8``)."""
+    t, p = _pair(np.uint8)
+    args = (t, p) if side == "pred" else (p, t)
+    with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2\] = 2; expected only 0 and 1"):
+        hausdorff(*args)
+    with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2\] = 2"):
+        hausdorff(*args, directed=True)
+
+
+@pytest.mark.parametrize("name", ["_read_table", "_nanmean", "_plain", "nothing_here"])
+def test_unknown_names_are_attribute_errors_of_the_package(name):
+    """Only the lazily re-exported names load a submodule (``metrics/__init__::__getattr__::in -> not in#2``:
+    every other name was looked up in ``_competition``)."""
+    with pytest.raises(AttributeError, match=rf"^module 'rlemask.metrics' has no attribute '{name}'$"):
+        getattr(metrics, name)
+    assert not hasattr(metrics, name)
+
+
+def test_lazy_names_resolve():
+    from rlemask import overlap
+    from rlemask.metrics import _competition
+
+    assert metrics.uwmgi_score is _competition.uwmgi_score
+    assert metrics.ScoreReport is _competition.ScoreReport
+    for name in ("iou_matrix", "dice_matrix", "iou_rle", "area_many"):
+        assert getattr(metrics, name) is getattr(overlap, name)
+
+
+def _tables(n_extra: int):
+    import pandas as pd
+
+    truth = pd.DataFrame({"id": ["case1_day0_slice_0001"], "height": [4], "width": [4],
+                          "large_bowel": [""], "small_bowel": [""], "stomach": ["1 2"]})
+    ids = ["case1_day0_slice_0001"] + [f"case9_day9_slice_{k:04d}" for k in range(1, n_extra + 1)]
+    pred = pd.DataFrame({"id": ids, "large_bowel": "", "small_bowel": "", "stomach": ""})
+    return truth, pred
+
+
+@pytest.mark.parametrize(("n_extra", "tail"), [(4, ""), (5, ""), (6, " and 1 more"), (8, " and 3 more")])
+def test_messages_name_at_most_five_ids(n_extra, tail):
+    """``_name_some`` lists the first 5 ids, then "and N more" (``metrics/_common::_name_some``:
+    the limit 4 or 6, ``ids[:limit - 1]``, ``> limit + 1``)."""
+    from rlemask.errors import LayoutError
+    from rlemask.metrics import uwmgi_score
+
+    truth, pred = _tables(n_extra)
+    shown = ", ".join(repr(f"case9_day9_slice_{k:04d}") for k in range(1, min(n_extra, 5) + 1))
+    with pytest.raises(LayoutError) as info:
+        uwmgi_score(truth, pred)
+    assert f"pred has {n_extra} id(s) that are not in truth: {shown}{tail}; expected" in str(info.value)
+
+
+def test_score_report_repr_shows_the_three_numbers_only():
+    """The tables and options stay out of ``repr`` (``metrics/_competition::ScoreReport::False -> True#0-3``)."""
+    import pandas as pd
+
+    from rlemask.metrics import uwmgi_score
+
+    truth, pred = _tables(0)
+    truth = pd.concat([truth, truth.assign(id="case1_day0_slice_0002", stomach="")], ignore_index=True)
+    report = uwmgi_score(truth, pred)
+    assert repr(report) == f"ScoreReport(score={report.score!r}, dice={report.dice!r}, hausdorff={report.hausdorff!r})"
+
+
+def _truth_pred():
+    import pandas as pd
+
+    t = pd.DataFrame({"id": ["case1_day0_slice_0001"], "height": [4], "width": [4],
+                      "large_bowel": [""], "small_bowel": [""], "stomach": ["1 2"]})
+    return t, t.drop(columns=["height", "width"])
+
+
+def test_uwmgi_score_rejects_inputs_that_are_not_tables():
+    """``metrics/_competition::_read_table::raise LayoutError -> pass#0`` and ``_read_images`` ``#0``/``#1``
+    (no test reached them)."""
+    from rlemask.errors import LayoutError
+    from rlemask.metrics import uwmgi_score
+
+    t, p = _truth_pred()
+    with pytest.raises(LayoutError, match=r"^truth is list; expected a DataFrame or the path of a CSV file$"):
+        uwmgi_score([1], p)
+    with pytest.raises(LayoutError, match=r"^pred is int; expected a DataFrame or the path of a CSV file$"):
+        uwmgi_score(t, 5)
+    with pytest.raises(LayoutError, match=r"^images is int; expected a DataFrame"):
+        uwmgi_score(t, p, images=3)
+    for cols, lacking in ((["id", "height"], "['width']"), (["width", "height"], "['id']")):
+        with pytest.raises(LayoutError, match=rf"^images lacks the column\(s\) \{lacking}; found"):
+            uwmgi_score(t, p, images=t[cols])
+
+
+@pytest.mark.parametrize("drop", [["width"], ["height"], ["height", "width"]])
+def test_truth_needs_both_sizes_without_images(drop):
+    """Height and width both, or ``images=`` (``metrics/_competition::_image_sizes::and -> or#0``:
+    a KeyError for a truth with only one of them)."""
+    from rlemask.errors import LayoutError
+    from rlemask.metrics import uwmgi_score
+
+    t, p = _truth_pred()
+    with pytest.raises(LayoutError, match=r"^truth has no height/width columns; pass images="):
+        uwmgi_score(t.drop(columns=drop), p)
+    assert uwmgi_score(t.drop(columns=drop), p, images=t[["id", "height", "width"]]).dice == 1.0
