@@ -197,3 +197,37 @@ def test_a_bad_string_is_named_by_table_id_and_class():
     with pytest.raises(InvalidRleError, match=r"^pred id case1_day0_slice_0001 class large_bowel: run 0 ") as info:
         uwmgi_score(t.assign(stomach=""), p)
     assert (info.value.item, info.value.run) == (0, 0)
+
+
+@pytest.mark.parametrize("normalize", ["diagonal", "unit"])
+def test_per_class_table_of_the_competition_score(normalize):
+    """The per-class table: the normalised Hausdorff of each normalisation against :func:`hausdorff`
+    (``_score_scan::1.0 -> 2.0#3``/``#4``: the unit spacing of depth or height), the image count
+    (``_class_table::0 -> -1#0``/``0 -> 1#0``: classes counted instead of images), the score
+    formula with a Hausdorff term above 0 (``_class_table::+ -> -#0``, ``- -> +#0``,
+    ``1.0 -> 2.0#0``) and a one-pixel prediction counted as positive (``_score_scan::0 -> 1#2``)."""
+    import math
+
+    from rlemask.metrics import uwmgi_score
+
+    tm, pm = _slices()["apart"]
+    t, p = _volume_tables(tm, pm)
+    report = uwmgi_score(t, p, normalize=normalize)
+    T, P = np.stack(tm), np.stack(pm)
+    d, h, w = T.shape
+    if normalize == "unit":
+        want = hausdorff(T, P, spacing=(1 / d, 1 / h, 1 / w)) / math.sqrt(3)
+    else:
+        want = hausdorff(T, P) / math.sqrt(d * d + h * h + w * w)
+    per_class = report.per_class.set_index("class")
+    assert 0 < want < 1
+    assert per_class.loc["stomach", "hausdorff"] == pytest.approx(want, rel=1e-12)
+    assert per_class["images"].tolist() == [2, 2, 2, 2]
+    for c, row in per_class.iterrows():
+        assert row["score"] == pytest.approx(0.4 * row["dice"] + 0.6 * (1.0 - row["hausdorff"]), rel=1e-12), c
+    z = np.zeros((4, 4), np.uint8)
+    one = z.copy()
+    one[2, 1] = 1
+    t, p = _volume_tables([z, one], [one, z])
+    per_class = uwmgi_score(t, p).per_class.set_index("class")
+    assert (per_class.loc["stomach", "truth_positive"], per_class.loc["stomach", "pred_positive"]) == (1, 1)
