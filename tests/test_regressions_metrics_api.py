@@ -231,3 +231,18 @@ def test_per_class_table_of_the_competition_score(normalize):
     t, p = _volume_tables([z, one], [one, z])
     per_class = uwmgi_score(t, p).per_class.set_index("class")
     assert (per_class.loc["stomach", "truth_positive"], per_class.loc["stomach", "pred_positive"]) == (1, 1)
+
+
+def test_the_renamed_keyword_warning_points_at_the_caller():
+    """``stacklevel=2``: the FutureWarning names the line that used the old keyword
+    (``metrics/_common::_renamed.wrap.inner::2 -> 1#0`` / ``2 -> 3#0``)."""
+    from rlemask.metrics import dice_rle
+
+    t = np.zeros((5, 5), bool)
+    t[0, 0] = True
+    with pytest.warns(FutureWarning) as record:
+        hausdorff(a=t, b=t)
+    with pytest.warns(FutureWarning) as record2:
+        dice_rle(pred_rle="1 4", truth_rle="3 4", shape=(4, 4))
+    for rec in (record[0], record2[0]):
+        assert rec.filename == __file__
