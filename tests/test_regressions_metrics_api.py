@@ -225,6 +225,8 @@ def test_per_class_table_of_the_competition_score(normalize):
     assert per_class["images"].tolist() == [2, 2, 2, 2]
     for c, row in per_class.iterrows():
         assert row["score"] == pytest.approx(0.4 * row["dice"] + 0.6 * (1.0 - row["hausdorff"]), rel=1e-12), c
+    for _, row in report.per_scan.iterrows():  # the same formula per scan (uwmgi_score::+ -> -#0, ...)
+        assert row["score"] == pytest.approx(0.4 * row["dice"] + 0.6 * (1.0 - row["hausdorff"]), rel=1e-12)
     z = np.zeros((4, 4), np.uint8)
     one = z.copy()
     one[2, 1] = 1
