@@ -3,7 +3,10 @@
 Prints one markdown table per workload: rlemask next to rlemasklib 0.8.1 (the
 named baseline), pycocotools and scipy.ndimage / OpenCV where they do the same
 job, all measured in this one process on the same masks, outputs checked equal
-before any clock starts. Each figure is the best of ``--repeat`` passes.
+before any clock starts. ``--repeat`` rounds each time rlemask then the baseline
+back to back; rates are the best round of each, and the ratio column gives the
+ratio of those best times and, in brackets, the median of the rounds' own ratios
+(a slow stretch of a shared machine hits both sides of a round's ratio).
 
 Workloads (issue 10):
 
@@ -59,14 +62,22 @@ def real_masks(limit: int) -> list[np.ndarray]:
     return masks
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    best = float("inf")
+def paired(ours: Callable[[], object], base: Callable[[], object], repeat: int) -> tuple[float, float, list[float]]:
+    """Best time of each and the per-round ratios (base / ours) of ``repeat`` rounds,
+    each round timing ``ours`` then ``base`` back to back (one warm-up round first), so
+    that a slow stretch of a shared machine hits both sides of a ratio."""
+    ours()
+    base()
+    t_ours, t_base, ratios = float("inf"), float("inf"), []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        ours()
+        t1 = time.perf_counter()
+        base()
+        t2 = time.perf_counter()
+        t_ours, t_base = min(t_ours, t1 - t0), min(t_base, t2 - t1)
+        ratios.append((t2 - t1) / (t1 - t0))
+    return t_ours, t_base, ratios
 
 
 def by_size(masks: list[np.ndarray]) -> list[np.ndarray]:
@@ -96,9 +107,8 @@ def workload(name: str, masks: list[np.ndarray], repeat: int, post: bool) -> Non
     rows: list[tuple[str, str, float, float, str]] = []
 
     def add(op: str, unit: float, ours: Callable, base: Callable, base_name: str = "rlemasklib") -> None:
-        t_ours = best_of(ours, repeat)
-        t_base = best_of(base, repeat)
-        rows.append((op, base_name, unit / t_base, unit / t_ours, f"{t_base / t_ours:.2f}x"))
+        t_ours, t_base, ratios = paired(ours, base, repeat)
+        rows.append((op, base_name, unit / t_base, unit / t_ours, f"{t_base / t_ours:.2f}x ({np.median(ratios):.2f}x)"))
 
     add("COCO encode, one mask per call (masks/s)", n, lambda: [coco.encode(m) for m in masks],
         lambda: [rlemasklib.encode(m) for m in masks])
@@ -196,7 +206,7 @@ def workload(name: str, masks: list[np.ndarray], repeat: int, post: bool) -> Non
             lambda: [cv2.resize(m, (384, 384), interpolation=cv2.INTER_NEAREST) for m in m8], "OpenCV")
 
     print(f"\n### {name}: {n} masks, sizes {sorted({tuple(s.shape[1:]) for s in stacks})}\n")
-    print("| operation | baseline | baseline /s | rlemask /s | rlemask vs baseline |")
+    print("| operation | baseline | baseline /s | rlemask /s | rlemask vs baseline: best times (median of rounds) |")
     print("|---|---|---:|---:|---:|")
     for op, base, fb, fo, ratio in rows:
         print(f"| {op} | {base} | {fb:,.0f} | {fo:,.0f} | {ratio} |")
@@ -207,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="300 / 300 / 10 masks")
     parser.add_argument("--n", type=int, default=3000, help="UWMGI-like masks (default 3000)")
     parser.add_argument("--n-coco", type=int, default=100, help="1024 x 1024 masks (default 100)")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7, help="interleaved rounds per row (default 7)")
     parser.add_argument("--threads", type=int, default=1, help="numba threads (default 1)")
     args = parser.parse_args(argv)
     if args.quick:

@@ -620,3 +620,18 @@ def postprocess_reference(mask, op, connectivity, size=None):
     else:  # largest: label numbers follow the row-major order of first pixels
         keep = [int(np.argmax(sizes)) + 1] if sizes else []
     return np.isin(labels, keep).astype(np.uint8)
+
+
+def postprocess_reference_resize(mask, shape):
+    """OpenCV's INTER_NEAREST in plain Python: destination pixel (i, j) takes source pixel
+    (min(floor(i * (1 / (dh / h))), h - 1), min(floor(j * (1 / (dw / w))), w - 1))."""
+    import math
+
+    import numpy as np
+
+    mask = np.asarray(mask)
+    h, w = mask.shape
+    dh, dw = shape
+    ys = [min(math.floor(i * (1.0 / (dh / h))), h - 1) for i in range(dh)]
+    xs = [min(math.floor(j * (1.0 / (dw / w))), w - 1) for j in range(dw)]
+    return np.array([[mask[y, x] for x in xs] for y in ys], dtype=np.uint8).reshape(dh, dw)

@@ -866,3 +866,41 @@ def test_docstring_examples():
         assert result.failed == 0, name
         attempted += result.attempted
     assert attempted >= 15
+
+
+def test_small_inputs_run_serial_builds_without_touching_the_thread_count(monkeypatch):
+    """Small metric calls pick the kernels' serial builds per thread; they never call
+    numba.set_num_threads (with numba's OpenMP layer that would change the thread count
+    torch uses in the same process)."""
+    import numba
+
+    from rlemask import _tier
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 numba threads")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    calls = []
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: calls.append(n))
+    try:
+        a = np.zeros((2, 64, 64), np.uint8)
+        a[:, 10:20, 10:30] = 1
+        assert float(dice(a[0], a[1])) == 1.0
+        assert float(hausdorff(a[0], a[1])) == 0.0
+        big = np.zeros((4, 512, 512), np.uint8)  # 2 MiB of input and more: the parallel builds
+        big[:, 100:200, 100:300] = 1
+        assert np.allclose(dice(big, big), 1.0)
+        assert calls == []
+        assert numba.get_num_threads() == 2
+    finally:
+        monkeypatch.undo()
+        numba.set_num_threads(before)
+    with _tier.serial():
+        assert _tier.is_serial()
+        with _tier.serial(False):  # an inner large call keeps the outer choice
+            assert _tier.is_serial()
+    assert not _tier.is_serial()
+    with pytest.raises(KeyError):
+        with _tier.serial():
+            raise KeyError
+    assert not _tier.is_serial()

@@ -16,7 +16,7 @@ from tests.reference import (
 )
 from tests.strategies import rle_strings
 
-from rlemask import coco
+from rlemask import coco, decode
 from rlemask.errors import InvalidRleError, RlemaskError
 from rlemask.overlap import area_many, dice_matrix, dice_rle, iou_matrix, iou_rle
 from rlemask.rle import encode
@@ -104,6 +104,85 @@ def test_unsorted_overlapping_runs_with_strict_false_score_their_union(runs, oth
     for s, n in runs:
         px.update(range(s - 1, s - 1 + n))
     assert area_many([ta], strict=False).tolist() == [len(px)]
+
+
+@given(masks=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(0, 2**32 - 1)), max_size=6))
+def test_area_many_of_coco_objects_of_several_sizes(masks):
+    """The one-call path for bytes counts of mixed sizes (the real UWMGI mix), equal to the mask sums."""
+    dense = [np.random.default_rng(seed).integers(0, 2, (h, w), dtype=np.uint8) for h, w, seed in masks]
+    items = [coco.encode(m) for m in dense]
+    assert area_many(items).tolist() == [int(m.sum()) for m in dense]
+    # the same objects with sizes given as tuples / arrays (validated one by one) and list counts
+    odd = [{"size": tuple(o["size"]), "counts": o["counts"]} for o in items]
+    assert area_many(odd).tolist() == [int(m.sum()) for m in dense]
+
+
+@given(
+    data=st.binary(max_size=12).map(lambda b: bytes(48 + x % 64 for x in b)) | st.binary(max_size=8),
+    h=st.integers(0, 4),
+    w=st.integers(0, 4),
+)
+@example(data=b"0", h=0, w=0)  # one zero count
+@example(data=b"4l", h=1, w=4)  # a second count that is negative
+@example(data=b"31", h=2, w=2)  # counts summing to n exactly
+@example(data=b"5", h=2, w=2)  # overrun
+@example(data=b"3", h=2, w=2)  # short
+@example(data=b"0p", h=1, w=1)  # a cut-off value (more bit on the last byte)
+def test_area_many_of_any_counts_bytes_agrees_with_decode(data, h, w):
+    """The one-pass area read either gives decode's area or decode's exact error."""
+    obj = {"size": [h, w], "counts": data}
+    try:
+        want = int(coco.decode(obj).sum())
+    except InvalidRleError as exc:
+        with pytest.raises(InvalidRleError) as info:
+            area_many([obj, obj])
+        assert str(info.value) == "rles[0]: " + str(exc)
+        assert info.value.item == 0
+    else:
+        assert area_many([obj, obj]).tolist() == [want, want]
+
+
+def test_area_many_of_mixed_sizes_names_the_bad_item_with_its_own_size():
+    good = coco.encode(np.ones((2, 3), np.uint8))
+    with pytest.raises(InvalidRleError, match=r"rles\[2\]: COCO counts add up to 6 pixels; expected 4 for size=\[2, 2\]") as info:
+        area_many([good, coco.encode(np.ones((1, 1), np.uint8)), {"size": [2, 2], "counts": good["counts"]}])
+    assert info.value.item == 2
+    with pytest.raises(InvalidRleError, match=r"rles\[1\]: COCO size=\[2, -1\] is not \[height, width\]") as info:
+        area_many([good, {"size": [2, -1], "counts": b""}])
+    assert info.value.item == 1
+    with pytest.raises(InvalidRleError, match=r"rles\[1\]: .* is not a dict with 'size' and 'counts'") as info:
+        area_many([good, {"counts": b""}])
+    assert info.value.item == 1
+
+
+@given(
+    truth=st.lists(st.integers(0, 14), max_size=8).map(lambda v: " ".join(map(str, v))),
+    pred=st.lists(st.integers(0, 14), max_size=8).map(lambda v: " ".join(map(str, v))),
+)
+@example(truth="1 2 3 2", pred="3 0 1 1")  # touching runs; a zero-length run before a start
+@example(truth="1 0 1 1", pred="12 1")  # a zero-length run at the same start; the last pixel
+@example(truth="2 2 3 1", pred="0 0")  # overlapping; start 0
+def test_pairs_and_matrices_score_or_reject_as_decode_does(truth, pred):
+    """Any pair of token strings: the decoded masks' scores, or decode's error naming the side."""
+    shape = (3, 4)
+    decoded = {}
+    for name, text in (("truth", truth), ("pred", pred)):
+        try:
+            decoded[name] = decode(text, shape)
+        except InvalidRleError as exc:
+            decoded[name] = str(exc).replace("rle: ", f"{name}: ", 1)
+    errors = [v for v in decoded.values() if isinstance(v, str)]
+    if errors:
+        with pytest.raises(InvalidRleError) as info:
+            iou_rle(truth, pred, shape)
+        assert str(info.value) == errors[0]
+        with pytest.raises(InvalidRleError):
+            iou_matrix([truth], [pred], shape=shape)
+        return
+    t, p = decoded["truth"], decoded["pred"]
+    inter, union = int((t & p).sum()), int((t | p).sum())
+    _same(iou_rle(truth, pred, shape), inter / union if union else 1.0)
+    _same(iou_matrix([truth], [pred], shape=shape)[0, 0], inter / union if union else 1.0)
 
 
 def test_bad_strings_raise_the_codec_messages_naming_the_item():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from tests.reference import postprocess_reference
+from tests.reference import postprocess_reference, postprocess_reference_resize
 
 from rlemask.errors import InvalidMaskError, InvalidRleError, RlemaskError
 from rlemask.postprocess import (
@@ -71,6 +71,22 @@ def test_resize_equals_opencv_inter_nearest(h, w, dh, dw, seed):
     cv2 = pytest.importorskip("cv2")
     m = (np.random.default_rng(seed).random((h, w)) < 0.5).astype(np.uint8)
     np.testing.assert_array_equal(resize(m, (dh, dw)), cv2.resize(m, (dw, dh), interpolation=cv2.INTER_NEAREST))
+
+
+@given(
+    n=st.integers(1, 3), h=st.integers(1, 30), w=st.integers(1, 30), dh=st.integers(1, 50), dw=st.integers(1, 50),
+    seed=st.integers(0, 2**32 - 1), density=st.sampled_from([0.0, 0.05, 0.5, 0.95, 1.0]),
+)
+@example(n=1, h=3, w=17, dh=7, dw=40, seed=0, density=1.0)  # full rows, runs ending at the row end
+@example(n=2, h=9, w=9, dh=2, dw=3, seed=1, density=0.5)  # shrinking
+def test_resize_equals_the_reference(n, h, w, dh, dw, seed, density):
+    rng = np.random.default_rng(seed)
+    # blobs along rows (long runs, rows repeated) as well as noise
+    m = (rng.random((n, h, w)) < density).astype(np.uint8)
+    m[:, :, : w // 3] = m[:, :1, : w // 3]
+    got = resize(m, (dh, dw))
+    for i in range(n):
+        np.testing.assert_array_equal(got[i], postprocess_reference_resize(m[i], (dh, dw)))
 
 
 @pytest.mark.parametrize(("src", "dst"), [((266, 266), (384, 384)), ((384, 384), (266, 266)), ((310, 360), (320, 384)),
@@ -139,6 +155,81 @@ def test_run_length_versions_equal_decode_dense_encode(m, conn, size):
     filled = fill_holes_rle(text, a.shape, connectivity=conn, max_size=size)
     assert filled == encode(fill_holes(a, connectivity=conn, max_size=size))
     np.testing.assert_array_equal(decode(filled, a.shape), fill_holes(a, connectivity=conn, max_size=size))
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("1 2 5 2", "1 2 5 2"),  # one 2 x 2 block, nothing to change: the input itself
+        ("1 1 2 1 5 2", "1 2 5 2"),  # touching runs join
+        ("1 2 3 0 5 2", "1 2 5 2"),  # an empty run vanishes
+        ("01 2 5 2", "1 2 5 2"),  # a leading zero
+        ("1 2 5 02", "1 2 5 2"),
+        ("1 2  5 2", "1 2 5 2"),  # two spaces
+        (" 1 2 5 2", "1 2 5 2"),  # whitespace at either end
+        ("1 2 5 2\n", "1 2 5 2"),
+        ("1\t2 5 2", "1 2 5 2"),  # a tab, of the same length as a space
+        (b"1 2 5 2", "1 2 5 2"),  # bytes in, str out
+        ("0 0 1 1", None),  # a zero start is an error, not text to pass through
+    ],
+)
+def test_run_length_versions_return_the_encoders_text_when_nothing_changes(text, want):
+    """Every operation returns exactly encode(op(decode(text))), also when it removes nothing."""
+    shape = (4, 4)
+    if want is None:
+        with pytest.raises(InvalidRleError, match="start < 1"):
+            remove_small_rle(text, shape, 1)
+        return
+    mask = decode(text if isinstance(text, str) else text.decode(), shape)
+    assert encode(mask) == want
+    for op in (
+        lambda t: remove_small_rle(t, shape, 1),
+        lambda t: largest_component_rle(t, shape, connectivity=4),
+        lambda t: fill_holes_rle(t, shape),
+    ):
+        got = op(text)
+        assert type(got) is str and got == want
+    assert remove_small_rle("5 2 1 2", shape, 1, strict=False) == "1 2 5 2"  # sorted, not passed through
+
+
+@given(
+    m=masks(),
+    seps=st.lists(st.sampled_from([" ", " ", " ", "  ", "\t", "\n"]), min_size=1),
+    zeros=st.lists(st.sampled_from(["", "", "", "0", "00"]), min_size=1),
+    ends=st.sampled_from(["", " ", "\n"]),
+)
+def test_run_length_versions_of_any_spelling_give_the_encoders_text(m, seps, zeros, ends):
+    """Removing nothing from a string spelled with other whitespace or leading zeros
+    still gives the encoder's text (the input is passed through only when it is that text)."""
+    a = np.asarray(m, np.uint8)
+    tokens = encode(a).split()
+    text = ends + "".join(
+        zeros[i % len(zeros)] + t + (seps[i % len(seps)] if i + 1 < len(tokens) else "") for i, t in enumerate(tokens)
+    ) + ends
+    want = encode(a)
+    assert remove_small_rle(text, a.shape, 0) == want
+    assert fill_holes_rle(text, a.shape, max_size=0) == want
+
+
+def test_run_length_versions_grow_their_scratch_for_long_strings(monkeypatch):
+    """A string longer than the per-thread scratch holds (runs and text) grows it and
+    gives the same answer as the dense route; a fresh thread-local starts small."""
+    import threading
+
+    from rlemask import postprocess
+
+    monkeypatch.setattr(postprocess, "_scratch", threading.local())
+    rng = np.random.default_rng(7)
+    m = (rng.random((300, 300)) < 0.5).astype(np.uint8)  # ~45,000 runs: far past 16,384 values
+    text = encode(m)
+    assert remove_small_rle(text, m.shape, 3) == encode(remove_small(m, 3))
+    assert postprocess._scratch.work.size > postprocess._WORK
+    assert postprocess._scratch.out.size > postprocess._OUT
+    monkeypatch.setattr(postprocess, "_scratch", threading.local())
+    monkeypatch.setattr(postprocess, "_WORK", 1 << 22)  # room for the runs, not for the text
+    assert largest_component_rle(text, m.shape, connectivity=4) == encode(largest_component(m, connectivity=4))
+    assert postprocess._scratch.work.size == 1 << 22 and postprocess._scratch.out.size > postprocess._OUT
+    assert fill_holes_rle(text, m.shape) == encode(fill_holes(m))
 
 
 def test_run_length_versions_reject_what_decode_rejects():

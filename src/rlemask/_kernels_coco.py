@@ -244,29 +244,39 @@ def encode_columns(masks):
 
 
 @njit(cache=True, nogil=True)
+def _value(buf, p, hi):
+    """The value whose first byte is ``buf[p]`` (before delta coding); return
+    (code, value, position after it, or of the failing byte)."""
+    x = np.int64(0)
+    k = 0
+    more = True
+    while more:
+        if p >= hi:
+            return E_ODD, x, p
+        c = np.int64(buf[p]) - 48
+        if c < 0 or c > 63:
+            return E_TOKEN, x, p
+        if k >= 12:
+            return E_BIG, x, p
+        x |= (c & 0x1F) << (5 * k)
+        more = (c & 0x20) != 0
+        p += 1
+        k += 1
+        if not more and (c & 0x10):
+            x |= np.int64(-1) << (5 * k)
+    return OK, x, p
+
+
+@njit(cache=True, nogil=True)
 def _decompress(buf, lo, hi, counts, c0):
     """pycocotools ``rleFrString`` of ``buf[lo:hi]`` into ``counts[c0:]``;
     return (code, number of counts, byte offset relative to ``lo``)."""
     m = 0
     p = lo
     while p < hi:
-        x = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            if p >= hi:
-                return E_ODD, m, p - lo
-            c = np.int64(buf[p]) - 48
-            if c < 0 or c > 63:
-                return E_TOKEN, m, p - lo
-            if k >= 12:
-                return E_BIG, m, p - lo
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= np.int64(-1) << (5 * k)
+        code, x, p = _value(buf, p, hi)
+        if code != OK:
+            return code, m, p - lo
         if m > 2:
             x += counts[c0 + m - 2]
         counts[c0 + m] = x
@@ -388,25 +398,67 @@ def decode_counts(counts, offsets, n, out):
 
 
 @njit(cache=True, nogil=True)
-def areas_compressed(buf, offsets, n):
-    """Foreground area of each compressed counts item; (status, areas) as :func:`decode_compressed`."""
+def _area(buf, lo, hi, n):
+    """Foreground area of the valid compressed counts ``buf[lo:hi]`` of ``n``
+    pixels in one pass, storing no counts; -1 when anything is wrong (the caller
+    then locates the error as :func:`decode_compressed` would).
+
+    The value reading of :func:`_value` is written out here: through the
+    function's (code, value, position) tuple this loop ran ~1.4x slower.
+    """
+    m = 0
+    p = lo
+    c2 = np.int64(0)  # counts m - 2 and m - 1 (the deltas' bases)
+    c1 = np.int64(0)
+    total = np.int64(0)
+    area = np.int64(0)
+    while p < hi:
+        x = np.int64(0)
+        k = 0
+        while True:
+            if p >= hi:
+                return -1
+            c = np.int64(buf[p]) - 48
+            if np.uint64(c) > np.uint64(63) or k >= 12:  # a bad byte or a value too long
+                return -1
+            x |= (c & 0x1F) << (5 * k)
+            p += 1
+            k += 1
+            if (c & 0x20) == 0:  # its last byte
+                if c & 0x10:
+                    x |= np.int64(-1) << (5 * k)
+                break
+        if m > 2:
+            x += c2
+        if x < 0 or x > n - total:
+            return -1
+        total += x
+        if m & 1:
+            area += x
+        c2 = c1
+        c1 = x
+        m += 1
+    return area if total == n else -1
+
+
+@njit(cache=True, nogil=True)
+def areas_compressed(buf, offsets, ns):
+    """Foreground area of each compressed counts item (of ``ns[i]`` pixels); (status, areas) as :func:`decode_compressed`."""
     nitem = offsets.size - 1
     status = np.zeros((nitem, 3), np.int64)
     areas = np.zeros(nitem, np.int64)
-    counts = np.empty(max(offsets[nitem] - offsets[0], 1), np.int64)
+    counts = np.empty(0, np.int64)  # for the items that fail the one-pass read
     for i in range(nitem):
+        a = _area(buf, offsets[i], offsets[i + 1], ns[i])
+        if a >= 0:
+            areas[i] = a
+            continue
+        if counts.size < offsets[i + 1] - offsets[i] + 1:
+            counts = np.empty(offsets[i + 1] - offsets[i] + 1, np.int64)
         code, m, off = _decompress(buf, offsets[i], offsets[i + 1], counts, np.int64(0))
         if code == OK:
-            code, m2, off = _check_counts(counts, np.int64(0), m, n)
-            if code != OK:
-                m = m2
-        if code != OK:
-            status[i, 0] = code
-            status[i, 1] = m
-            status[i, 2] = off
-            continue
-        total = 0
-        for k in range(1, m, 2):
-            total += counts[k]
-        areas[i] = total
+            code, m, off = _check_counts(counts, np.int64(0), m, ns[i])
+        status[i, 0] = code
+        status[i, 1] = m
+        status[i, 2] = off
     return status, areas

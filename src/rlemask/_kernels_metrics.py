@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
+from rlemask import _tier
 
 # --------------------------------------------------------------------------
 # counting: intersection and sums of 0/1 rows
@@ -391,7 +392,9 @@ def _both(fn):
     parallel = njit(cache=True, nogil=True, parallel=True)(_twin(fn, f"{name}_parallel"))
 
     def run(*args):
-        return (parallel if numba.get_num_threads() > 1 else serial)(*args)
+        if _tier.is_serial() or numba.get_num_threads() == 1:
+            return serial(*args)
+        return parallel(*args)
 
     run.__name__ = run.__qualname__ = name
     run.__doc__ = fn.__doc__

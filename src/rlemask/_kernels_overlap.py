@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
-from rlemask._kernels import OK, _parse, _validate
+from rlemask._kernels import E_END, E_NEG, E_ORDER, E_START, OK, _parse, _validate
 from rlemask._kernels_coco import _check_counts, _decompress
 
 
@@ -94,6 +94,47 @@ def _to_bounds(pairs, p0, nrun, bounds, b0, strict):
 
 
 @njit(cache=True, nogil=True)
+def _checked_bounds(pairs, nrun, n, strict, bounds, b0):
+    """:func:`rlemask._kernels._validate` then :func:`_to_bounds` of the runs
+    ``pairs[:2 * nrun]``; return (code, run, number of values written, area).
+
+    With ``strict`` (sorted runs, the common case) both happen in one pass:
+    the same checks in the same order, then the run's interval.
+    """
+    if not strict:
+        code, r = _validate(pairs, np.int64(0), nrun, n, strict)
+        if code != OK:
+            return code, r, 0, 0
+        nval, area = _to_bounds(pairs, np.int64(0), nrun, bounds, b0, strict)
+        return OK, -1, nval, area
+    prev_end = np.int64(0)
+    k = b0
+    area = 0
+    for r in range(nrun):
+        s = pairs[2 * r]
+        length = pairs[2 * r + 1]
+        if s < 1:
+            return E_START, r, 0, 0
+        if length < 0:
+            return E_NEG, r, 0, 0
+        if length > n or s - 1 > n - length:
+            return E_END, r, 0, 0
+        if s <= prev_end:
+            return E_ORDER, r, 0, 0
+        prev_end = s - 1 + length
+        if length == 0:
+            continue
+        area += length
+        if k > b0 and s - 1 == bounds[k - 1]:  # touches the run before: one interval
+            bounds[k - 1] = prev_end
+        else:
+            bounds[k] = s - 1
+            bounds[k + 1] = prev_end
+            k += 2
+    return OK, -1, k - b0, area
+
+
+@njit(cache=True, nogil=True)
 def areas_kaggle(buf, offsets, n, strict):
     """Area of every Kaggle string ``buf[offsets[i]:offsets[i + 1]]`` of ``n`` pixels;
     return (status, areas) as :func:`bounds_kaggle` (no intervals kept: with
@@ -148,10 +189,8 @@ def bounds_kaggle(buf, offsets, ns, strict):
         boff[i] = k
         code, idx, off = _parse(buf, offsets[i], offsets[i + 1], pairs, np.int64(0))
         if code == OK:
-            nrun = idx // 2
-            code, idx = _validate(pairs, np.int64(0), nrun, ns[i], strict)
+            code, idx, nval, area = _checked_bounds(pairs, idx // 2, ns[i], strict, bounds, k)
             if code == OK:
-                nval, area = _to_bounds(pairs, np.int64(0), nrun, bounds, k, strict)
                 k += nval
                 areas[i] = area
                 continue
@@ -294,10 +333,9 @@ def _one(buf, n, strict, pairs, bounds):
     code, idx, off = _parse(buf, np.int64(0), len(buf), pairs, np.int64(0))
     if code != OK:
         return code, idx, off, 0, 0
-    code, r = _validate(pairs, np.int64(0), idx // 2, n, strict)
+    code, r, nval, area = _checked_bounds(pairs, idx // 2, n, strict, bounds, np.int64(0))
     if code != OK:
         return code, r, 0, 0, 0
-    nval, area = _to_bounds(pairs, np.int64(0), idx // 2, bounds, np.int64(0), strict)
     return OK, 0, 0, nval, area
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
-from rlemask._kernels import OK, _ONES, _ZERO64, _ctz, _load64, _parse, _put, _validate
+from rlemask._kernels import E_SPACE, OK, _ONES, _ZERO64, _ctz, _load64, _memset, _parse, _put, _validate
 from rlemask._kernels_overlap import _to_bounds
 
 OP_REMOVE_SMALL = 0
@@ -52,28 +52,30 @@ def _scan(a, base, x, w, skip):
 
 
 @njit(cache=True, nogil=True)
+def _join_rows(rs, re, i, iend, j, jend, grow, parent):
+    """Join the runs ``i..iend-1`` of one row with the touching runs ``j..jend-1`` of the next."""
+    while i < iend and j < jend:
+        # touching: the column ranges meet (widened by one for corners)
+        if rs[i] < re[j] + grow and rs[j] < re[i] + grow:
+            ri = _find(parent, i)
+            rj = _find(parent, j)
+            if ri != rj:
+                if ri < rj:
+                    parent[rj] = ri
+                else:
+                    parent[ri] = rj
+        if re[i] < re[j]:
+            i += 1
+        else:
+            j += 1
+
+
+@njit(cache=True, nogil=True)
 def _join(rs, re, rowstart, h, conn8, parent):
     """Join the runs of consecutive rows that touch (``parent[r] == r`` on entry)."""
     grow = 1 if conn8 else 0
     for y in range(1, h):
-        i = rowstart[y - 1]
-        iend = rowstart[y]
-        j = rowstart[y]
-        jend = rowstart[y + 1]
-        while i < iend and j < jend:
-            # touching: the column ranges meet (widened by one for corners)
-            if rs[i] < re[j] + grow and rs[j] < re[i] + grow:
-                ri = _find(parent, i)
-                rj = _find(parent, j)
-                if ri != rj:
-                    if ri < rj:
-                        parent[rj] = ri
-                    else:
-                        parent[ri] = rj
-            if re[i] < re[j]:
-                i += 1
-            else:
-                j += 1
+        _join_rows(rs, re, rowstart[y - 1], rowstart[y], rowstart[y], rowstart[y + 1], grow, parent)
 
 
 @njit(cache=True, nogil=True)
@@ -148,7 +150,7 @@ def apply(masks, h, w, op, size, conn8, out):
     re = np.empty(cap, np.int64)
     parent = np.empty(cap, np.int64)
     sizes = np.empty(cap, np.int64)
-    flip = np.empty(cap, np.bool_)
+    flip = np.empty(cap, np.int64)
     rowstart = np.empty(h + 1, np.int64)
     want = 0 if op == OP_FILL_HOLES else 1
     for m in range(nitem):
@@ -167,105 +169,200 @@ def apply(masks, h, w, op, size, conn8, out):
                     o[base + rs[r] : base + re[r]] = 1 - want
 
 
+@njit(cache=True, nogil=True)
+def resize(masks, h, w, ys, first, out, dw):
+    """Nearest-neighbour resize in run space: ``out[m, i, j] = masks[m, ys[i], xs[j]]``.
+
+    ``masks`` is 2-D uint8 ``(N, h * w)`` of 0/1, ``out`` 2-D ``(N, dh * dw)`` of
+    zeros; ``first[c]`` is the first output column whose source column ``xs[j]``
+    is at least ``c`` (``xs`` ascending, ``first[w] == dw`` or less), so a source
+    run ``[s, e)`` becomes the output columns ``[first[s], first[e])``: one
+    memset per run instead of one read per output pixel. An output row with the
+    source row of the row above is a copy of it.
+    """
+    nitem = masks.shape[0]
+    dh = ys.size
+    for m in range(nitem):
+        a = masks[m]
+        o = out[m]
+        prev = -1  # source row of the output row above, and whether it holds ones
+        ones = False
+        for i in range(dh):
+            y = ys[i]
+            ob = i * dw
+            if y == prev:
+                if ones:
+                    for j in range(dw):
+                        o[ob + j] = o[ob - dw + j]
+                continue
+            prev = y
+            ones = False
+            base = y * w
+            x = np.int64(0)
+            while x < w:
+                x = _scan(a, base, x, w, _ZERO64)  # the next one
+                if x >= w:
+                    break
+                s = x
+                x = _scan(a, base, x, w, _ONES)  # the next zero
+                if first[x] > first[s]:
+                    _memset(o, ob + first[s], ob + first[x], 1)
+                    ones = True
+
+
 # ----------------------------------------------------------------------------------
 # Kaggle run-length strings in and out (no dense mask)
 # ----------------------------------------------------------------------------------
 
 
 @njit(cache=True, nogil=True)
-def apply_rle(buf, h, w, op, size, conn8, strict):
+def _canonical(buf):
+    """Whether ASCII ``buf`` (parsed already: digits and whitespace only) is the text
+    the encoder writes for its tokens: single spaces, no leading zeros, no
+    whitespace at either end."""
+    after_space = True  # at the start, as after a separator
+    n = len(buf)
+    for i in range(n):
+        c = buf[i]
+        if c == 32:
+            if after_space:
+                return False
+            after_space = True
+        elif c < 48 or c > 57:
+            return False
+        else:
+            if c == 48 and after_space and i + 1 < n and buf[i + 1] != 32:
+                return False
+            after_space = False
+    return not after_space or n == 0
+
+
+@njit(cache=True, nogil=True)
+def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
     """``op`` of :func:`apply` on one Kaggle string (ASCII ``buf``, 1-based C-order
     runs; sorted and disjoint unless not ``strict``: then their union) of an
-    ``h x w`` mask; return (code, index, offset, text).
+    ``h x w`` mask; return (code, index, offset, length).
 
     The runs are split at row ends into row runs (for ``OP_FILL_HOLES``, the
     runs of zeros between them), labelled as :func:`apply` labels a dense mask,
-    and the kept ones written back as a Kaggle string (``text``, uint8 ASCII).
-    (code, index, offset) are those of :mod:`rlemask._kernels` for a bad string.
+    and the kept ones written back as a Kaggle string into ``out`` (uint8 ASCII,
+    ``length`` bytes). ``length == -1``: nothing changes and ``buf`` is already
+    the text the encoder writes (the caller returns its input). ``work`` (int64)
+    and ``out`` are the caller's scratch: ``E_SPACE`` asks for ``index`` int64
+    values and ``offset`` bytes. (code, index, offset) are those of
+    :mod:`rlemask._kernels` for a bad string.
     """
     n = h * w
-    pairs = np.empty(len(buf) // 2 + 2, np.int64)
+    npair = len(buf) // 2 + 2
+    cap = 2 * (npair // 2 + h) + 2  # row runs: each run splits at most once per row
+    need = npair + npair + 2 + 4 * cap + 3 * (h + 1) + 3 * (cap + 1)
+    if work.size < need:
+        return E_SPACE, need, 0, 0
+    pairs = work[:npair]
     code, idx, off = _parse(buf, np.int64(0), len(buf), pairs, np.int64(0))
     if code != OK:
-        return code, idx, off, np.empty(0, np.uint8)
+        return code, idx, off, 0
     nrun = idx // 2
     code, r = _validate(pairs, np.int64(0), nrun, n, strict)
     if code != OK:
-        return code, r, 0, np.empty(0, np.uint8)
-    bounds = np.empty(2 * nrun + 2, np.int64)  # sorted, disjoint [start, end) of the runs
+        return code, r, 0, 0
+    at = npair
+    bounds = work[at : at + npair + 2]  # sorted, disjoint [start, end) of the runs
+    at += npair + 2
     nval, _ = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)
+    merged = nval // 2 != nrun or not strict  # runs joined, emptied or maybe reordered: not the encoder's text
     nrun = nval // 2
-    cap = 2 * (nrun + h) + 2
-    os_ = np.empty(cap, np.int64)  # row runs of ones: start and end columns, row by row (orow)
-    oe = np.empty(cap, np.int64)
-    orow = np.empty(h + 1, np.int64)
+    os_ = work[at : at + cap]  # row runs of ones: start and end columns, row by row
+    oe = work[at + cap : at + 2 * cap]
+    ry = work[at + 2 * cap : at + 2 * cap + h + 1]  # the rows that hold runs ...
+    rfirst = work[at + 2 * cap + h + 1 : at + 2 * cap + 2 * h + 2]  # ... and their first run
+    at += 2 * cap + 2 * h + 2
     k = 0
-    y = 0
-    orow[0] = 0
+    nr = 0
     for q in range(nrun):
         s = bounds[2 * q]
         e = bounds[2 * q + 1]
         while s < e:
             ys = s // w
-            while y < ys:
-                y += 1
-                orow[y] = k
+            if nr == 0 or ry[nr - 1] != ys:
+                ry[nr] = ys
+                rfirst[nr] = k
+                nr += 1
             stop = (ys + 1) * w
             os_[k] = s - ys * w
             oe[k] = (e if e < stop else stop) - ys * w
             k += 1
             s = stop
-    while y < h:
-        y += 1
-        orow[y] = k
+    rfirst[nr] = k
     if op == OP_FILL_HOLES:  # label the runs of zeros: the gaps of each row
-        rs = np.empty(cap, np.int64)
-        re = np.empty(cap, np.int64)
-        rowstart = np.empty(h + 1, np.int64)
+        rs = work[at : at + cap]
+        re = work[at + cap : at + 2 * cap]
+        rowstart = work[at + 2 * cap : at + 2 * cap + h + 1]
         m = np.int64(0)
+        t = 0
         for y in range(h):
             rowstart[y] = m
             x = 0
-            for q in range(orow[y], orow[y + 1]):
-                if os_[q] > x:
-                    rs[m] = x
-                    re[m] = os_[q]
-                    m += 1
-                x = oe[q]
+            if t < nr and ry[t] == y:
+                for q in range(rfirst[t], rfirst[t + 1]):
+                    if os_[q] > x:
+                        rs[m] = x
+                        re[m] = os_[q]
+                        m += 1
+                    x = oe[q]
+                t += 1
             if x < w:
                 rs[m] = x
                 re[m] = w
                 m += 1
         rowstart[h] = m
     else:
-        rs, re, rowstart, m = os_, oe, orow, k
-    parent = np.empty(m + 1, np.int64)
+        rs, re, m = os_, oe, k
+        rowstart = rfirst  # only the rows that hold runs, listed in ry
+    at += 2 * cap + h + 1
+    parent = work[at : at + m + 1]
+    sizes = work[at + cap + 1 : at + cap + m + 2]
+    flip = work[at + 2 * cap + 2 : at + 2 * cap + m + 3]
     for q in range(m):
         parent[q] = q
-    sizes = np.empty(m + 1, np.int64)
-    flip = np.empty(m + 1, np.bool_)
+    changed = False
     if m:
-        _join(rs, re, rowstart, h, conn8, parent)
+        if op == OP_FILL_HOLES:
+            _join(rs, re, rowstart, h, conn8, parent)
+        else:
+            grow = 1 if conn8 else 0
+            for t in range(1, nr):
+                if ry[t] == ry[t - 1] + 1:
+                    _join_rows(rs, re, rfirst[t - 1], rfirst[t], rfirst[t], rfirst[t + 1], grow, parent)
         _flips(op, size, h, w, m, rs, re, rowstart, parent, sizes, flip)
-    out = np.empty(44 * (m + k + 1), np.uint8)
+        for q in range(m):
+            if flip[q]:
+                changed = True
+                break
+    if not changed and not merged and _canonical(buf):
+        return OK, 0, 0, -1
+    if out.size < 44 * (m + k + 1):
+        return E_SPACE, need, 44 * (m + k + 1), 0
     p = np.int64(0)
     start = np.int64(-1)  # the run being written (flat, 0-based; -1: none yet)
     end = np.int64(-1)
-    for y in range(h):
-        base = y * w
-        x = 0  # OP_FILL_HOLES: the ones are the gaps between the runs of zeros that stay
-        for q in range(rowstart[y], rowstart[y + 1]):
-            if flip[q]:
-                continue
-            if op == OP_FILL_HOLES:
-                p, start, end = _add(out, p, start, end, base + x, base + rs[q])
-                x = re[q]
-            else:
-                p, start, end = _add(out, p, start, end, base + rs[q], base + re[q])
-        if op == OP_FILL_HOLES:
+    if op == OP_FILL_HOLES:
+        for y in range(h):
+            base = y * w
+            x = 0  # the ones are the gaps between the runs of zeros that stay
+            for q in range(rowstart[y], rowstart[y + 1]):
+                if not flip[q]:
+                    p, start, end = _add(out, p, start, end, base + x, base + rs[q])
+                    x = re[q]
             p, start, end = _add(out, p, start, end, base + x, base + w)
+    else:
+        for t in range(nr):
+            base = ry[t] * w
+            for q in range(rfirst[t], rfirst[t + 1]):
+                if not flip[q]:
+                    p, start, end = _add(out, p, start, end, base + rs[q], base + re[q])
     p, start, end = _add(out, p, start, end, np.int64(-2), np.int64(-2))  # flush the last run
-    return OK, 0, 0, out[:p]
+    return OK, 0, 0, p
 
 
 @njit(cache=True, nogil=True)

@@ -14,6 +14,9 @@ Property tests check each twin against its kernel (``tests/test_first_call.py``)
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # inputs above this many bytes always go to the kernels (the twins are 3-30x slower)
 SMALL_BYTES = 1 << 20
@@ -35,3 +38,26 @@ def use_twin(module: str, nbytes: int) -> bool:
         return False
     _left[module] = left - 1
     return True
+
+
+# Serial or parallel build of a parallel kernel: a call on a small input runs the
+# serial build (waking the thread pool costs more than it saves). Chosen per thread
+# here, never with numba.set_num_threads: with numba's OpenMP layer that changes
+# the OpenMP thread count torch shares in the same process.
+_serial = threading.local()
+
+
+@contextmanager
+def serial(on: bool = True) -> Iterator[None]:
+    """Within the block, this thread's parallel kernels run their serial builds (when ``on``)."""
+    before = getattr(_serial, "on", False)
+    _serial.on = before or on
+    try:
+        yield
+    finally:
+        _serial.on = before
+
+
+def is_serial() -> bool:
+    """Whether this thread is inside :func:`serial`."""
+    return getattr(_serial, "on", False)

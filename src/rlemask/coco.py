@@ -136,11 +136,14 @@ def _error(message: str, item: int | None, **fields: Any) -> InvalidRleError:
     return InvalidRleError(message, item=item, **fields)
 
 
-def _size(obj: Any, where: str = "COCO object") -> tuple[int, int]:
+def _size(obj: Any, where: str = "COCO object", item: int | None = None) -> tuple[int, int]:
+    """``(h, w)`` of a COCO object; ``where`` names it in messages (``"objs[3]:"``
+    with ``item=3`` for an item of a list)."""
     if not isinstance(obj, dict) or "size" not in obj or "counts" not in obj:
         raise InvalidRleError(
             f"{where} {obj!r:.80} is not a dict with 'size' and 'counts'; "
-            "expected {'size': [height, width], 'counts': bytes, str or list}"
+            "expected {'size': [height, width], 'counts': bytes, str or list}",
+            item=item,
         )
     size = obj["size"]
     if type(size) is list and len(size) == 2:  # fast path
@@ -151,9 +154,11 @@ def _size(obj: Any, where: str = "COCO object") -> tuple[int, int]:
     try:
         return _check_shape(tuple(size))
     except (InvalidRleError, TypeError):
+        prefix = "" if item is None else f"{where} "
         raise InvalidRleError(
-            f"COCO size={size!r} is not [height, width]; expected two non-negative ints "
-            f"with at most {_MAX_PIXELS} (2**63 - 1) pixels"
+            f"{prefix}COCO size={size!r} is not [height, width]; expected two non-negative ints "
+            f"with at most {_MAX_PIXELS} (2**63 - 1) pixels",
+            item=item,
         ) from None
 
 
@@ -342,10 +347,10 @@ def decode(obj: dict[str, Any] | list[dict[str, Any]]) -> NDArray[np.uint8]:
     objs = obj if type(obj) is list else list(obj)
     if not objs:
         raise InvalidRleError("obj is an empty list: its mask size is unknown; expected at least one COCO object")
-    h, w = _size(objs[0], "objs[0]:")
+    h, w = _size(objs[0], "objs[0]:", 0)
     raws = []
     for i, o in enumerate(objs):
-        size = _size(o, f"objs[{i}]:")
+        size = _size(o, f"objs[{i}]:", i)
         if size != (h, w):
             raise _error(
                 f"objs[{i}] has size={list(size)} but objs[0] has size={[h, w]}; expected one size "

@@ -26,6 +26,8 @@ array([[0.33333333, 0.5       , 0.        ],
 
 from __future__ import annotations
 
+import bisect
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -246,7 +248,7 @@ def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch
         if status[:, 0].any():
             _raise_status(status, raws, [common] * nitem, True, name)
         return _Batch(bounds, boff, areas, True, [common] * nitem)
-    shapes = [_size(o, f"{name}[{i}]:") for i, o in enumerate(items)]
+    shapes = [_size(o, f"{name}[{i}]:", i) for i, o in enumerate(items)]
     if shape is not None:
         for i, s in enumerate(shapes):
             if s != shape:
@@ -281,16 +283,31 @@ def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch
 
 
 def _coco_areas(items: list, name: str) -> np.ndarray:
-    """Areas of COCO objects: one area-only kernel call when all share a size and bytes counts."""
-    common = _one_size(items)
-    if common is None:
+    """Areas of COCO objects: one area-only kernel call when every item is a dict
+    with bytes counts and a list size (sizes may differ: each run of equal sizes
+    is validated once)."""
+    nitem = len(items)
+    try:
+        if set(map(type, items)) != {dict}:
+            raise TypeError
+        raws = [o["counts"] for o in items]
+        sizes = [o["size"] for o in items]
+    except (KeyError, TypeError):
         return _coco_batch(items, None, name).areas
-    raws = [o["counts"] for o in items]
-    offsets = np.zeros(len(raws) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, raws), np.int64, len(raws)), out=offsets[1:])
-    status, areas = _kc.areas_compressed(np.frombuffer(b"".join(raws), np.uint8), offsets, common[0] * common[1])
+    if set(map(type, raws)) != {bytes} or set(map(type, sizes)) != {list}:
+        return _coco_batch(items, None, name).areas
+    if sizes.count(sizes[0]) == nitem:  # one size
+        starts = [0]
+    else:
+        change = np.fromiter(map(operator.ne, sizes[1:], sizes[:-1]), bool, nitem - 1)
+        starts = [0] + (np.flatnonzero(change) + 1).tolist()
+    shapes = [_size(items[i], f"{name}[{i}]:", i) for i in starts]
+    ns = np.repeat([h * w for h, w in shapes], np.diff(starts + [nitem]))
+    offsets = np.zeros(nitem + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, raws), np.int64, nitem), out=offsets[1:])
+    status, areas = _kc.areas_compressed(np.frombuffer(b"".join(raws), np.uint8), offsets, ns.astype(np.int64))
     if status[:, 0].any():
-        _raise_status(status, raws, [common] * len(raws), True, name)
+        _raise_status(status, raws, [shapes[bisect.bisect_right(starts, i) - 1] for i in range(nitem)], True, name)
     return areas
 
 

@@ -33,11 +33,14 @@ array([[1, 1, 0, 0, 0],
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rlemask import _codes as _c
 from rlemask import _convert as _cv
 from rlemask import _kernels_postprocess as _kp
 from rlemask.errors import InvalidMaskError, RlemaskError
@@ -52,6 +55,12 @@ __all__ = [
     "largest_component_rle",
     "fill_holes_rle",
 ]
+
+# the run-length operations write into per-thread scratch (no new arrays per call):
+# int64 values for the runs and their labels, bytes for the text; grown on demand
+_WORK = 1 << 14
+_OUT = 1 << 16
+_scratch = threading.local()
 
 
 def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
@@ -74,10 +83,11 @@ def _masks(mask: ArrayLike) -> tuple[np.ndarray, bool]:
 
 
 def _connectivity(connectivity: object) -> bool:
-    if connectivity == 8 and _is_int(connectivity):
-        return True
-    if connectivity == 4 and _is_int(connectivity):
-        return False
+    if _is_int(connectivity):
+        if connectivity == 8:
+            return True
+        if connectivity == 4:
+            return False
     raise RlemaskError(f"connectivity={connectivity!r}; expected 4 (edges) or 8 (edges and corners)")
 
 
@@ -193,13 +203,25 @@ def fill_holes(mask: ArrayLike, *, connectivity: int = 4, max_size: int | None =
     return _apply(mask, _kp.OP_FILL_HOLES, size, _connectivity(connectivity))
 
 
+@functools.lru_cache(maxsize=64)
 def _nearest(src: int, dst: int) -> np.ndarray:
     """Source index of every destination index, as OpenCV's ``INTER_NEAREST`` computes it:
-    ``min(floor(i * (1 / (dst / src))), src - 1)`` in double precision."""
+    ``min(floor(i * (1 / (dst / src))), src - 1)`` in double precision (int64, read-only:
+    cached, as a batch of masks asks for the same sizes again and again)."""
     inv = 1.0 / (dst / src)
-    idx = np.floor(np.arange(dst, dtype=np.float64) * inv).astype(np.intp)
+    idx = np.floor(np.arange(dst, dtype=np.float64) * inv).astype(np.int64)
     np.minimum(idx, src - 1, out=idx)
+    idx.flags.writeable = False
     return idx
+
+
+@functools.lru_cache(maxsize=64)
+def _first_columns(src: int, dst: int) -> np.ndarray:
+    """``first[c]``: the first destination column whose source column is at least ``c``
+    (``c`` in ``0..src``), so a source run ``[s, e)`` lands on ``[first[s], first[e])``."""
+    first = np.searchsorted(_nearest(src, dst), np.arange(src + 1), side="left").astype(np.int64)
+    first.flags.writeable = False
+    return first
 
 
 def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
@@ -248,8 +270,8 @@ def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
     n, h, w = a.shape
     if h == 0 or w == 0:
         raise InvalidMaskError(f"mask has shape {a.shape[1:]}, no pixels to resize from; expected height, width >= 1")
-    rows = a[:, _nearest(h, dh)]
-    out = np.take(rows, _nearest(w, dw), axis=2)
+    out = np.zeros((n, dh, dw), np.uint8)  # only the runs of ones are written
+    _kp.resize(a.reshape(n, h * w), h, w, _nearest(h, dh), _first_columns(w, dw), out.reshape(n, dh * dw), dw)
     return out[0] if single else out
 
 
@@ -260,11 +282,26 @@ def resize(mask: ArrayLike, shape: tuple[int, int]) -> NDArray[np.uint8]:
 
 def _apply_rle(rle: Any, shape: Any, op: int, size: int, conn8: bool, strict: bool) -> str:
     h, w = _check_shape(shape)
-    data = _ascii(_cv.rle_text(rle))
-    code, idx, off, text = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict))
+    text = _cv.rle_text(rle)
+    data = _ascii(text)
+    work = getattr(_scratch, "work", None)
+    if work is None:
+        work = _scratch.work = np.empty(_WORK, np.int64)
+        _scratch.out = np.empty(_OUT, np.uint8)
+    out = _scratch.out
+    code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
+    if code == _c.E_SPACE:  # a long string: grow this thread's scratch once
+        work = _scratch.work = np.empty(max(idx, work.size), np.int64)
+        out = _scratch.out = np.empty(max(off, out.size), np.uint8)
+        code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
+        if code == _c.E_SPACE:  # the text needs more than the first call knew
+            out = _scratch.out = np.empty(off, np.uint8)
+            code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
     if code:
         _raise_parse(code, idx, off, data, (h, w))
-    return text.tobytes().decode("ascii")
+    if length < 0:  # nothing changes and the input is already the encoder's text
+        return text
+    return out[:length].tobytes().decode("ascii")
 
 
 def remove_small_rle(

@@ -178,6 +178,8 @@ def _check_order(order: str) -> None:
 
 
 def _is_int(x: Any) -> bool:
+    if type(x) is int:  # the common case, without the abstract-class checks below
+        return True
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 

@@ -6,12 +6,13 @@ import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, Literal, TypeVar, Union
 
 import numpy as np
 
 from rlemask import _convert as _cv
+from rlemask import _tier
 from rlemask.errors import InvalidMaskError, RlemaskError
 
 Empty = Union[float, Literal["skip"]]
@@ -104,20 +105,9 @@ def _empty_value(empty: Any) -> float:
 _SERIAL_BYTES = 1 << 21
 
 
-@contextmanager
-def _threads_for(nbytes: int):
-    """Run the numba kernels inside on one thread when the input is small."""
-    import numba
-
-    old = numba.get_num_threads()
-    if nbytes >= _SERIAL_BYTES or old == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
+def _threads_for(nbytes: int) -> AbstractContextManager[None]:
+    """Run the numba kernels inside on one thread (their serial builds) when the input is small."""
+    return _tier.serial(nbytes < _SERIAL_BYTES)
 
 
 def _words(flat: np.ndarray) -> np.ndarray:
