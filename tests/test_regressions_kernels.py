@@ -31,3 +31,25 @@ def test_the_bad_value_is_named_not_the_first_one(where, ones):
             call(m)
     with pytest.raises(InvalidMaskError, match=rf"^masks\[1\]{at};"):
         rle.encode_many([np.zeros_like(m), m])
+
+
+def _text(m: np.ndarray) -> str:
+    """Reference encoding (column of 1-based starts and lengths, row-major)."""
+    flat = np.concatenate([[0], m.reshape(-1), [0]]).astype(np.int8)
+    d = np.flatnonzero(np.diff(flat))
+    return " ".join(f"{s + 1} {e - s}" for s, e in zip(d[::2], d[1::2]))
+
+
+@pytest.mark.parametrize("n", [8 * 226, 8 * 300 + 3])
+@pytest.mark.parametrize("background", [0, 1])
+def test_a_lone_pixel_after_a_long_stretch_of_whole_words(n, background):
+    """``_skip`` jumps over whole words of the skipped value in blocks of 4, 32 and 128 words: a
+    lone different pixel on the first and last byte of every word is found
+    (``_kernels::_skip::128 -> 129#3``: the word after a 128-word block was skipped unchecked)."""
+    for p in sorted({q for k in range(n // 8) for q in (8 * k, 8 * k + 7)} | {n - 1}):
+        m = np.full((1, n), background, np.uint8)
+        m[0, p] = 1 - background
+        want = _text(m)
+        assert rle.encode(m) == want, p
+        starts, lengths = rle.runs(m)
+        assert " ".join(f"{s} {l}" for s, l in zip(starts, lengths)) == want, p

@@ -138,3 +138,113 @@ def test_truth_needs_both_sizes_without_images(drop):
     with pytest.raises(LayoutError, match=r"^truth has no height/width columns; pass images="):
         uwmgi_score(t.drop(columns=drop), p)
     assert uwmgi_score(t.drop(columns=drop), p, images=t[["id", "height", "width"]]).dice == 1.0
+
+
+def _volume_tables(truth_slices, pred_slices):
+    import pandas as pd
+
+    from rlemask import rle
+
+    ids = [f"case1_day0_slice_{k + 1:04d}" for k in range(len(truth_slices))]
+    t = pd.DataFrame({"id": ids, "height": 4, "width": 4, "large_bowel": "", "small_bowel": "",
+                      "stomach": [rle.encode(m) for m in truth_slices]})
+    p = pd.DataFrame({"id": ids, "large_bowel": "", "small_bowel": "",
+                      "stomach": [rle.encode(m) for m in pred_slices]})
+    return t, p
+
+
+def _slices():
+    z = np.zeros((4, 4), np.uint8)
+    a = z.copy()
+    a[0, 0] = 1
+    b = a.copy()
+    b[3, 3] = 1
+    return {"pred_holds_truth": ([a, z], [b, z]), "truth_empty": ([z, z], [b, z]),
+            "pred_empty": ([a, z], [z, z]), "apart": ([a, z], [z, b])}
+
+
+@pytest.mark.parametrize("case", ["pred_holds_truth", "truth_empty", "pred_empty", "apart"])
+@pytest.mark.parametrize("direction", ["symmetric", "pred_to_truth", "truth_to_pred"])
+def test_hausdorff_direction_of_the_competition_score(case, direction):
+    """``direction=`` picks h(pred, truth) or h(truth, pred) (``metrics/_competition::_hausdorff_of``:
+    ``== -> !=#1`` swapped the two one-sided distances, ``True -> False`` made them symmetric, and the
+    column order of the swapped per-slice counts ``[1, 0, 2]`` was never checked): the raw distance of
+    the scan equals :func:`rlemask.metrics.hausdorff` on the volumes, in both directions, with empty sides."""
+    from rlemask.metrics import uwmgi_score
+
+    tm, pm = _slices()[case]
+    t, p = _volume_tables(tm, pm)
+    report = uwmgi_score(t, p, direction=direction)
+    row = report.per_scan[report.per_scan["class"] == "stomach"].iloc[0]
+    T, P = np.stack(tm), np.stack(pm)
+    want = {"symmetric": hausdorff(T, P), "pred_to_truth": hausdorff(P, T, directed=True),
+            "truth_to_pred": hausdorff(T, P, directed=True)}[direction]
+    assert row["hausdorff_raw"] == want
+
+
+def test_a_bad_string_is_named_by_table_id_and_class():
+    """``metrics/_competition::_decode_scan::raise -> pass#0``: the error must name the table, the image id
+    and the class, and keep the item and run of the decoder's error."""
+    from rlemask.errors import InvalidRleError
+    from rlemask.metrics import uwmgi_score
+
+    t, p = _volume_tables(*_slices()["apart"])
+    t.loc[1, "stomach"] = "5 3 1 1"
+    with pytest.raises(InvalidRleError, match=r"^truth id case1_day0_slice_0002 class stomach: run 1 ") as info:
+        uwmgi_score(t, p)
+    assert (info.value.item, info.value.run) == (1, 1)
+    p.loc[0, "large_bowel"] = "99 9"
+    with pytest.raises(InvalidRleError, match=r"^pred id case1_day0_slice_0001 class large_bowel: run 0 ") as info:
+        uwmgi_score(t.assign(stomach=""), p)
+    assert (info.value.item, info.value.run) == (0, 0)
+
+
+@pytest.mark.parametrize("normalize", ["diagonal", "unit"])
+def test_per_class_table_of_the_competition_score(normalize):
+    """The per-class table: the normalised Hausdorff of each normalisation against :func:`hausdorff`
+    (``_score_scan::1.0 -> 2.0#3``/``#4``: the unit spacing of depth or height), the image count
+    (``_class_table::0 -> -1#0``/``0 -> 1#0``: classes counted instead of images), the score
+    formula with a Hausdorff term above 0 (``_class_table::+ -> -#0``, ``- -> +#0``,
+    ``1.0 -> 2.0#0``) and a one-pixel prediction counted as positive (``_score_scan::0 -> 1#2``)."""
+    import math
+
+    from rlemask.metrics import uwmgi_score
+
+    tm, pm = _slices()["apart"]
+    t, p = _volume_tables(tm, pm)
+    report = uwmgi_score(t, p, normalize=normalize)
+    T, P = np.stack(tm), np.stack(pm)
+    d, h, w = T.shape
+    if normalize == "unit":
+        want = hausdorff(T, P, spacing=(1 / d, 1 / h, 1 / w)) / math.sqrt(3)
+    else:
+        want = hausdorff(T, P) / math.sqrt(d * d + h * h + w * w)
+    per_class = report.per_class.set_index("class")
+    assert 0 < want < 1
+    assert per_class.loc["stomach", "hausdorff"] == pytest.approx(want, rel=1e-12)
+    assert per_class["images"].tolist() == [2, 2, 2, 2]
+    for c, row in per_class.iterrows():
+        assert row["score"] == pytest.approx(0.4 * row["dice"] + 0.6 * (1.0 - row["hausdorff"]), rel=1e-12), c
+    for _, row in report.per_scan.iterrows():  # the same formula per scan (uwmgi_score::+ -> -#0, ...)
+        assert row["score"] == pytest.approx(0.4 * row["dice"] + 0.6 * (1.0 - row["hausdorff"]), rel=1e-12)
+    z = np.zeros((4, 4), np.uint8)
+    one = z.copy()
+    one[2, 1] = 1
+    t, p = _volume_tables([z, one], [one, z])
+    per_class = uwmgi_score(t, p).per_class.set_index("class")
+    assert (per_class.loc["stomach", "truth_positive"], per_class.loc["stomach", "pred_positive"]) == (1, 1)
+
+
+def test_the_renamed_keyword_warning_points_at_the_caller():
+    """``stacklevel=2``: the FutureWarning names the line that used the old keyword
+    (``metrics/_common::_renamed.wrap.inner::2 -> 1#0`` / ``2 -> 3#0``)."""
+    from rlemask.metrics import dice_rle
+
+    t = np.zeros((5, 5), bool)
+    t[0, 0] = True
+    with pytest.warns(FutureWarning) as record:
+        hausdorff(a=t, b=t)
+    with pytest.warns(FutureWarning) as record2:
+        dice_rle(pred_rle="1 4", truth_rle="3 4", shape=(4, 4))
+    for rec in (record[0], record2[0]):
+        assert rec.filename == __file__

@@ -63,9 +63,9 @@ def _count_rows(pred, truth, pred64, truth64, n_rows, row_len, inter, sum_p, sum
             head_end = b1
         else:
             head_end = 8 * w0
-        i_acc = 0
-        p_acc = 0
-        t_acc = 0
+        i_acc = np.int64(0)  # int64, not a literal: plain Python (NUMBA_DISABLE_JIT) would add uint8s and wrap at 256
+        p_acc = np.int64(0)
+        t_acc = np.int64(0)
         o_byte = 0
         for k in range(b0, head_end):
             x = pred[k]

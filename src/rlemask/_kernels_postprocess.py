@@ -216,25 +216,30 @@ def resize(masks, h, w, ys, first, out, dw):
 
 
 @njit(cache=True, nogil=True)
-def _canonical(buf):
-    """Whether ASCII ``buf`` (parsed already: digits and whitespace only) is the text
-    the encoder writes for its tokens: single spaces, no leading zeros, no
-    whitespace at either end."""
-    after_space = True  # at the start, as after a separator
-    n = len(buf)
-    for i in range(n):
-        c = buf[i]
-        if c == 32:
-            if after_space:
-                return False
-            after_space = True
-        elif c < 48 or c > 57:
-            return False
-        else:
-            if c == 48 and after_space and i + 1 < n and buf[i + 1] != 32:
-                return False
-            after_space = False
-    return not after_space or n == 0
+def _canonical(buf, tokens, ntok):
+    """Whether ASCII ``buf``, parsed already into ``tokens[:ntok]`` (so it holds
+    digits and whitespace only), is the text the encoder writes for them.
+
+    Its digits number at least the tokens' decimal digits (more with leading
+    zeros) and its whitespace bytes at least ``ntok - 1``, so a length of exactly
+    their sum leaves no leading zero and one separator between tokens and none
+    at the ends; ``ntok - 1`` spaces then make every separator a space.
+    """
+    spaces = 0
+    for i in range(len(buf)):  # no early exit: vectorised
+        spaces += buf[i] == 32
+    if ntok == 0:
+        return len(buf) == 0
+    if spaces != ntok - 1:
+        return False
+    length = ntok - 1
+    for t in range(ntok):
+        v = tokens[t]
+        length += 1
+        while v >= 10:
+            v //= 10
+            length += 1
+    return length == len(buf)
 
 
 @njit(cache=True, nogil=True)
@@ -339,7 +344,7 @@ def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
             if flip[q]:
                 changed = True
                 break
-    if not changed and not merged and _canonical(buf):
+    if not changed and not merged and _canonical(buf, pairs, idx):
         return OK, 0, 0, -1
     if out.size < 44 * (m + k + 1):
         return E_SPACE, need, 44 * (m + k + 1), 0

@@ -1193,7 +1193,7 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
     for r in rows:
         md.append(f"| {r['module']} | {r['mutants']} | {r['killed']} | {r['timeout']} | {r['survived']} ({r['not_covered']}) | {r['pending']} | "
                   f"{r['equivalent']} | {r['error']} | {r['score']:.1%} | {r['seconds']} | {r['per_mutant']} |")
-    rerun = [r for r in results if r.python and r.status != "pending"]
+    rerun = [r for r in results if r.python and r.status not in ("pending", "equivalent")]
     if rerun:
         md.append(f"\n## re-run compiled after the plain-Python run (--python-kernels; {len(rerun)})\n")
         md.append("The status counted is the compiled run's; the Python run's outcome is noted.\n")
