@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit
 
 from rlemask import _kernels_cache  # noqa: F401  (before any kernel: sets the cache folder)
-from rlemask._kernels import E_SPACE, OK, _ONES, _ZERO64, _ctz, _load64, _memset, _parse, _put, _validate
-from rlemask._kernels_overlap import _to_bounds
+from rlemask._kernels import E_SPACE, OK, _ONES, _ZERO64, _ctz, _load64, _memset, _parse, _put
+from rlemask._kernels_overlap import _checked_bounds
 
 OP_REMOVE_SMALL = 0
 OP_LARGEST = 1
@@ -268,13 +268,11 @@ def apply_rle(buf, h, w, op, size, conn8, strict, work, out):
     if code != OK:
         return code, idx, off, 0
     nrun = idx // 2
-    code, r = _validate(pairs, np.int64(0), nrun, n, strict)
+    bounds = work[npair : 2 * npair + 2]  # sorted, disjoint [start, end) of the runs
+    code, r, nval, _ = _checked_bounds(pairs, nrun, n, strict, bounds, np.int64(0))
     if code != OK:
         return code, r, 0, 0
-    at = npair
-    bounds = work[at : at + npair + 2]  # sorted, disjoint [start, end) of the runs
-    at += npair + 2
-    nval, _ = _to_bounds(pairs, np.int64(0), nrun, bounds, np.int64(0), strict)
+    at = 2 * npair + 2
     merged = nval // 2 != nrun or not strict  # runs joined, emptied or maybe reordered: not the encoder's text
     nrun = nval // 2
     os_ = work[at : at + cap]  # row runs of ones: start and end columns, row by row

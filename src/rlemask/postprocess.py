@@ -289,14 +289,16 @@ def _apply_rle(rle: Any, shape: Any, op: int, size: int, conn8: bool, strict: bo
         work = _scratch.work = np.empty(_WORK, np.int64)
         _scratch.out = np.empty(_OUT, np.uint8)
     out = _scratch.out
-    code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
-    if code == _c.E_SPACE:  # a long string: grow this thread's scratch once
-        work = _scratch.work = np.empty(max(idx, work.size), np.int64)
-        out = _scratch.out = np.empty(max(off, out.size), np.uint8)
+    while True:
         code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
-        if code == _c.E_SPACE:  # the text needs more than the first call knew
+        if code != _c.E_SPACE:
+            break
+        # a long string: this thread's scratch grows (the runs first, then, once
+        # they are labelled, the text), so at most two calls more
+        if idx > work.size:
+            work = _scratch.work = np.empty(idx, np.int64)
+        if off > out.size:
             out = _scratch.out = np.empty(off, np.uint8)
-            code, idx, off, length = _kp.apply_rle(data, h, w, op, size, conn8, bool(strict), work, out)
     if code:
         _raise_parse(code, idx, off, data, (h, w))
     if length < 0:  # nothing changes and the input is already the encoder's text
