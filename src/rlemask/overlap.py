@@ -26,7 +26,6 @@ array([[0.33333333, 0.5       , 0.        ],
 
 from __future__ import annotations
 
-import bisect
 import operator
 from typing import TYPE_CHECKING, Any
 
@@ -224,30 +223,49 @@ def _kaggle_areas(items: list, shape: tuple[int, int] | None, strict: bool, name
     return areas
 
 
-def _one_size(items: list) -> tuple[int, int] | None:
-    """The size of every object when all are dicts of one valid size with bytes counts, else None."""
-    try:
-        size = items[0]["size"]
-        if not all(type(o) is dict and o["size"] == size and type(o["counts"]) is bytes for o in items):
-            return None
-        return _size(items[0])
-    except (KeyError, TypeError, IndexError, InvalidRleError):
+def _packed(items: list, name: str) -> tuple[list, list, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(counts, (h, w) per item, pixels per item, joined counts bytes, their offsets)
+    of a list of dicts that all hold bytes counts and a list size; None for any
+    other list (the item-by-item path then names what is wrong).
+
+    Sizes may differ: each run of equal sizes is validated once, so a bad size
+    raises for the first item that has it, as the item-by-item path would.
+    """
+    nitem = len(items)
+    if not nitem or set(map(type, items)) != {dict}:
         return None
+    try:
+        raws = [o["counts"] for o in items]
+        sizes = [o["size"] for o in items]
+    except KeyError:
+        return None
+    if set(map(type, raws)) != {bytes} or set(map(type, sizes)) != {list}:
+        return None
+    if sizes.count(sizes[0]) == nitem:  # one size, the rule
+        starts = [0]
+    else:
+        change = np.fromiter(map(operator.ne, sizes[1:], sizes[:-1]), bool, nitem - 1)
+        starts = [0] + (np.flatnonzero(change) + 1).tolist()
+    runs = [_size(items[i], f"{name}[{i}]:", i) for i in starts]
+    counts = np.diff(starts + [nitem])
+    shapes: list = []
+    for hw, k in zip(runs, counts.tolist()):
+        shapes += [hw] * k
+    ns = np.repeat(np.array([h * w for h, w in runs], np.int64), counts)
+    offsets = np.zeros(nitem + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, raws), np.int64, nitem), out=offsets[1:])
+    return raws, shapes, ns, np.frombuffer(b"".join(raws), np.uint8), offsets
 
 
 def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch:
     nitem = len(items)
-    common = _one_size(items)
-    if common is not None and (shape is None or common == shape):  # the common case, no per-item checks
-        n = common[0] * common[1]
-        raws = [o["counts"] for o in items]
-        offsets = np.zeros(nitem + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, raws), np.int64, nitem), out=offsets[1:])
-        ns = np.full(nitem, n, np.int64)
-        status, bounds, boff, areas = _ko.bounds_coco(np.frombuffer(b"".join(raws), np.uint8), offsets, ns)
+    packed = _packed(items, name)
+    if packed is not None and (shape is None or packed[1].count(shape) == nitem):  # no per-item checks
+        raws, shapes, ns, buf, offsets = packed
+        status, bounds, boff, areas = _ko.bounds_coco(buf, offsets, ns)
         if status[:, 0].any():
-            _raise_status(status, raws, [common] * nitem, True, name)
-        return _Batch(bounds, boff, areas, True, [common] * nitem)
+            _raise_status(status, raws, shapes, True, name)
+        return _Batch(bounds, boff, areas, True, shapes)
     shapes = [_size(o, f"{name}[{i}]:", i) for i, o in enumerate(items)]
     if shape is not None:
         for i, s in enumerate(shapes):
@@ -283,31 +301,14 @@ def _coco_batch(items: list, shape: tuple[int, int] | None, name: str) -> _Batch
 
 
 def _coco_areas(items: list, name: str) -> np.ndarray:
-    """Areas of COCO objects: one area-only kernel call when every item is a dict
-    with bytes counts and a list size (sizes may differ: each run of equal sizes
-    is validated once)."""
-    nitem = len(items)
-    try:
-        if set(map(type, items)) != {dict}:
-            raise TypeError
-        raws = [o["counts"] for o in items]
-        sizes = [o["size"] for o in items]
-    except (KeyError, TypeError):
+    """Areas of COCO objects: one area-only kernel call for dicts with bytes counts (any sizes)."""
+    packed = _packed(items, name)
+    if packed is None:
         return _coco_batch(items, None, name).areas
-    if set(map(type, raws)) != {bytes} or set(map(type, sizes)) != {list}:
-        return _coco_batch(items, None, name).areas
-    if sizes.count(sizes[0]) == nitem:  # one size
-        starts = [0]
-    else:
-        change = np.fromiter(map(operator.ne, sizes[1:], sizes[:-1]), bool, nitem - 1)
-        starts = [0] + (np.flatnonzero(change) + 1).tolist()
-    shapes = [_size(items[i], f"{name}[{i}]:", i) for i in starts]
-    ns = np.repeat([h * w for h, w in shapes], np.diff(starts + [nitem]))
-    offsets = np.zeros(nitem + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, raws), np.int64, nitem), out=offsets[1:])
-    status, areas = _kc.areas_compressed(np.frombuffer(b"".join(raws), np.uint8), offsets, ns.astype(np.int64))
+    raws, shapes, ns, buf, offsets = packed
+    status, areas = _kc.areas_compressed(buf, offsets, ns)
     if status[:, 0].any():
-        _raise_status(status, raws, [shapes[bisect.bisect_right(starts, i) - 1] for i in range(nitem)], True, name)
+        _raise_status(status, raws, shapes, True, name)
     return areas
 
 
