@@ -116,7 +116,7 @@ TESTS: dict[str, list[str]] = {
     "coco": ["tests/test_regressions_coco.py", "tests/test_regressions_coco_batch.py", "tests/test_regressions_coco_errors.py",
              "tests/test_coco.py"],
     "dialects": ["tests/test_regressions_dialects.py", "tests/test_dialects.py", "tests/test_rle.py"],
-    "overlap": ["tests/test_overlap.py", "tests/test_metrics.py"],
+    "overlap": ["tests/test_regressions_overlap.py", "tests/test_overlap.py", "tests/test_metrics.py"],
     "postprocess": ["tests/test_regressions_postprocess.py", "tests/test_postprocess.py"],
     "metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py"],
     "folds": ["tests/test_regressions_folds.py", "tests/test_folds.py"],
