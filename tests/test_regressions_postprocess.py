@@ -143,28 +143,31 @@ def _need(text, shape):
     return _in_a_new_thread(probe)
 
 
-def test_a_string_that_needs_one_int64_more_than_the_first_scratch():
-    """A thread's first string asking for exactly one value more than the initial scratch grows it.
+def test_a_string_that_needs_one_int64_more_than_the_scratch_holds():
+    """A thread whose scratch was grown for one string, then given a string that needs one value more, grows it again.
 
     Kills ``postprocess::_apply_rle::> work.size -> > work.size + 1#0`` (that string asked again and
     again for the same space: an endless loop)."""
     from rlemask import postprocess
 
-    target = postprocess._WORK + 1
-    found = None
+    floor = postprocess._WORK + 1000  # above the first scratch: the first string sets its size exactly
+    needs = {}
     for h in range(1, 40):
         shape = (h, 8)
-        lo, hi = 3, 4 * target  # need grows with the length: the shortest padded string reaching target
+        lo, hi = 3, 4 * floor  # the need grows with the length: the shortest padded string reaching floor
         while lo < hi:
             mid = (lo + hi) // 2
-            if _need("1 1".ljust(mid), shape) < target:
+            if _need("1 1".ljust(mid), shape) < floor:
                 lo = mid + 1
             else:
                 hi = mid
-        if _need("1 1".ljust(lo), shape) == target:
-            found = ("1 1".ljust(lo), shape)
-            break
-    assert found is not None, f"no padded string needs exactly {target} values"
-    text, shape = found
-    assert _in_a_new_thread(postprocess.largest_component_rle, text, shape) == "1 1"
-    assert _in_a_new_thread(postprocess.remove_small_rle, text, shape, 2) == ""
+        for length in range(lo, lo + 4):
+            needs.setdefault(_need("1 1".ljust(length), shape), ("1 1".ljust(length), shape))
+    pair = next(((needs[n], needs[n + 1]) for n in sorted(needs) if n + 1 in needs), None)
+    assert pair is not None, "no two padded strings whose needs differ by one"
+    (first, shape1), (second, shape2) = pair
+
+    def both():
+        return postprocess.largest_component_rle(first, shape1), postprocess.largest_component_rle(second, shape2)
+
+    assert _in_a_new_thread(both) == ("1 1", "1 1")

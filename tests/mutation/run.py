@@ -108,7 +108,7 @@ TESTS: dict[str, list[str]] = {
     "_kernels_overlap": ["tests/test_overlap.py", "tests/test_metrics.py", "src/rlemask/overlap.py"],
     "_kernels_postprocess": ["tests/test_postprocess.py", "src/rlemask/postprocess.py"],
     "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
-    "_convert": ["tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
+    "_convert": ["tests/test_regressions_convert.py", "tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
                  "tests/test_rle.py", "tests/test_metrics.py"],
     "rle": ["tests/test_regressions_rle.py", "tests/test_regressions_rle_errors.py", "tests/test_regressions_shapes.py",
             "tests/test_regressions_dialects.py",
