@@ -65,3 +65,187 @@ def test_n_init_below_two_is_one_run(n_init):
     a = MultilabelStratifiedGroupKFold(3, n_init=n_init).fold_labels(None, y, groups)
     b = MultilabelStratifiedGroupKFold(3, n_init=1).fold_labels(None, y, groups)
     np.testing.assert_array_equal(a, b)
+
+
+def test_the_defaults_are_scikit_learns():
+    """Kills ``folds::MultilabelStratifiedGroupKFold.__init__::5 -> 4#0`` / ``5 -> 6#0`` (the default
+    ``n_splits`` of scikit-learn's splitters is 5)."""
+    cv = MultilabelStratifiedGroupKFold()
+    assert cv.get_n_splits() == 5 and cv.n_splits == 5
+    assert (cv.shuffle, cv.random_state, cv.n_init, cv.max_passes) == (False, None, 4, 50)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_the_base_class_split_gives_the_same_folds(k):
+    """scikit-learn's ``BaseCrossValidator.split`` (``_iter_test_masks``) yields the same folds as ours.
+
+    Kills ``folds::MultilabelStratifiedGroupKFold._iter_test_masks::range stop self.n_splits - 1#0`` (the
+    last fold dropped) and ``== -> !=#0`` (the train side yielded as the test mask)."""
+    from sklearn.model_selection import BaseCrossValidator
+
+    y, groups = _problem(k)
+    cv = MultilabelStratifiedGroupKFold(k)
+    ours = [(train.tolist(), test.tolist()) for train, test in cv.split(y, y, groups)]
+    base = [(train.tolist(), test.tolist()) for train, test in BaseCrossValidator.split(cv, y, y, groups)]
+    assert base == ours and len(base) == k
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_labels_in_either_order_give_the_same_folds(seed):
+    """The canonical class order also applies to two labels.
+
+    Kills ``folds::MultilabelStratifiedGroupKFold.fold_labels::1 -> 2#4`` (``shape[1] > 2``: two columns
+    left in the caller's order, which changes the partition of seed 0, k=3 and of most others)."""
+    rng = np.random.default_rng(seed)
+    n_groups = int(rng.integers(4, 30))
+    groups = np.repeat(np.arange(n_groups), rng.integers(1, 6, n_groups))
+    y = (rng.random((groups.size, 2)) < rng.uniform(0.05, 0.7, 2)).astype(np.uint8)
+    for k in (2, 3, 4):
+        for shuffle in (False, True):
+            options = {"shuffle": shuffle, "random_state": seed if shuffle else None}
+            a = MultilabelStratifiedGroupKFold(k, **options).fold_labels(None, y, groups)
+            b = MultilabelStratifiedGroupKFold(k, **options).fold_labels(None, y[:, ::-1], groups)
+            np.testing.assert_array_equal(a, b)
+
+
+def test_groups_must_be_one_dimensional():
+    """Kills ``folds::_validate::raise FoldError -> pass#2``."""
+    from rlemask.errors import FoldError
+
+    y, groups = _problem(0)
+    with pytest.raises(FoldError, match=r"^groups must be 1-D, found shape=\(\d+, 2\)$"):
+        MultilabelStratifiedGroupKFold(3).fold_labels(None, y, np.stack([groups, groups], 1))
+
+
+def _quality_problem(seed, n_groups, uniform):
+    rng = np.random.default_rng(seed)
+    sizes = np.ones(n_groups, int) if uniform else rng.integers(1, 40, n_groups)
+    groups = np.repeat(np.arange(n_groups), sizes)
+    y = (rng.random((groups.size, 3)) < rng.uniform(0.05, 0.6, 3)).astype(np.uint8)
+    return y, groups
+
+
+# (seed, groups, one sample per group, n_splits, options, the cost this version reaches): both greedy
+# branches (n_splits <= 6: every assignment of a round; more: one group at a time), the candidate
+# cut of the swap search (more than 32 groups per fold), restarts, shuffling, greedy only
+QUALITY = [
+    (0, 40, False, 3, {}, 0.0282180562678239),
+    (1, 40, False, 8, {}, 1.4888109226302153),
+    (2, 60, True, 5, {}, 1.7761765226387873),
+    (3, 300, False, 5, {}, 0.023361317642763883),
+    (4, 300, True, 7, {}, 0.25104375245567173),
+    (5, 50, False, 4, {"shuffle": True, "random_state": 3}, 0.03905623146813864),
+    (6, 80, False, 10, {"n_init": 1}, 0.8577729138039203),
+    (7, 25, False, 3, {"max_passes": 0}, 0.2465728163820737),
+    (8, 120, False, 6, {"shuffle": True, "random_state": 0, "n_init": 2}, 0.0368181931421982),
+    (9, 200, False, 8, {"max_passes": 0, "n_init": 1}, 0.09858910042729074),
+    (10, 200, False, 4, {"max_passes": 1}, 0.012449435667147839),
+]
+
+
+@pytest.mark.parametrize("seed, n_groups, uniform, k, options, cost", QUALITY)
+def test_the_balance_reached_on_fixed_problems_does_not_get_worse(seed, n_groups, uniform, k, options, cost):
+    """The cost (tests/reference.py's plain twin) of fixed problems is at most what this version reaches.
+
+    A change of the search that finds the same or a better partition passes; one that balances worse
+    fails. Kills the mutants of ``_greedy`` / ``_improve`` / ``_partition`` that only degrade the
+    partition (listed in docs/testing.md)."""
+    y, groups = _quality_problem(seed, n_groups, uniform)
+    folds = MultilabelStratifiedGroupKFold(k, **options).fold_labels(None, y, groups)
+    assert sorted(set(folds.tolist())) == list(range(k))
+    got = folds_cost_plain(y, folds, k)
+    assert got <= cost * (1 + 1e-9) + 1e-12, f"cost {got!r} > {cost!r} reached before"
+
+
+def test_bad_label_arrays_name_what_is_wrong():
+    """Kills ``folds::_validate::0 -> -1#1`` (a 0-D ``y`` read with ``shape[0]``: IndexError),
+    ``raise FoldError -> pass#5`` (a 3-D ``y``) and ``raise FoldError -> pass#6`` (labels that are not numbers)."""
+    from rlemask.errors import FoldError
+
+    groups = np.array([0, 0, 1, 1, 2, 2])
+    cv = MultilabelStratifiedGroupKFold(3)
+    with pytest.raises(FoldError, match=r"^y has no samples but groups has 6: expected the same length$"):
+        cv.fold_labels(None, np.array(1), groups)
+    with pytest.raises(FoldError, match=r"^y must be \(n_samples, n_classes\), found shape=\(6, 2, 2\)$"):
+        cv.fold_labels(None, np.zeros((6, 2, 2)), groups)
+    with pytest.raises(FoldError, match=r"^y must hold 0/1 values, found dtype=<U1$"):
+        cv.fold_labels(None, np.array([["a", "b"]] * 6), groups)
+
+
+def test_bad_values_and_missing_groups_are_named_at_their_first_place():
+    """Kills ``folds::_validate::0 -> -1#6`` (the last bad label named), ``0 -> -1#9`` (the last missing
+    group named) and ``folds::_class_labels::0 -> -1#0`` (the last non-integer class label named)."""
+    from rlemask.errors import FoldError
+
+    cv = MultilabelStratifiedGroupKFold(2)
+    groups = np.array([0, 0, 1, 1, 2, 2])
+    y = np.zeros((6, 2))
+    y[1, 1], y[4, 0] = 2, 0.5
+    with pytest.raises(FoldError, match=r"^y must hold 0/1 values: found 2\.0 at sample 1, label 1 \(2 bad value\(s\) in all\)$"):
+        cv.fold_labels(None, y, groups)
+    with pytest.raises(FoldError, match=r"^groups has a missing value at sample 2: every sample needs a group$"):
+        cv.fold_labels(None, np.zeros((6, 1)), np.array([0, 0, None, 1, None, 2], dtype=object))
+    with pytest.raises(FoldError, match=r"^y must hold class labels or 0/1 values: found 0\.5 at sample 1 "):
+        cv.fold_labels(None, np.array([0.0, 0.5, 1.0, 2.5, 1.0, np.inf]), groups)
+
+
+def test_groups_must_be_hashable_and_class_labels_sortable():
+    """Kills ``folds::_validate::raise FoldError -> pass#8`` and ``folds::_class_labels::raise FoldError -> pass#1``."""
+    from rlemask.errors import FoldError
+
+    cv = MultilabelStratifiedGroupKFold(2)
+    groups = np.empty(4, dtype=object)
+    groups[:] = [[0], [0], [1], [1]]
+    with pytest.raises(FoldError, match=r"^groups must be hashable labels: .*unhashable"):
+        cv.fold_labels(None, np.zeros((4, 1)), groups)
+    with pytest.raises(FoldError, match=r"^y must hold sortable class labels, found dtype=object: "):
+        cv.fold_labels(None, np.array([1, "a", 1, "a"], dtype=object), np.array([0, 0, 1, 1]))
+
+
+def test_the_small_class_warning_points_at_the_caller():
+    """A class with fewer members than folds warns (as scikit-learn does) at the caller's line; exactly
+    ``n_splits`` members do not warn.
+
+    Kills ``folds::_class_labels::< -> <=#1`` and ``4 -> 3#0`` / ``4 -> 5#0`` (``stacklevel``)."""
+    import warnings
+
+    groups = np.arange(12)
+    y = np.array([0] * 9 + [2] * 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MultilabelStratifiedGroupKFold(3).fold_labels(None, y, groups)  # 3 members, 3 folds: no warning
+    with pytest.warns(UserWarning, match=r"The least populated class in y has only 2 members, which is less than n_splits=3") as rec:
+        MultilabelStratifiedGroupKFold(3).fold_labels(None, np.array([0] * 10 + [2] * 2), groups)
+    assert rec[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    "y, columns",
+    [([0, 1, 1, 0], [[0], [1], [1], [0]]), ([True, False, False, True], [[1], [0], [0], [1]]),
+     ([0.0, 1.0, 0.0, 0.0], [[0], [1], [0], [0]]), ([1, 1, 1, 1], [[1], [1], [1], [1]]),
+     ([0, 2, 2, 0], [[1, 0], [0, 1], [0, 1], [1, 0]]), ([-1, 1, 1, -1], [[1, 0], [0, 1], [0, 1], [1, 0]]),
+     (["a", "b", "a", "b"], [[1, 0], [0, 1], [1, 0], [0, 1]])],
+)
+@pytest.mark.filterwarnings("ignore:The least populated class")
+def test_a_one_dimensional_y_is_one_binary_label_only_for_0_1_values(y, columns):
+    """Kills ``folds::_class_labels::0 -> -1#1``, ``0 -> 1#1``, ``1 -> 0#0``, ``1 -> 2#0``, ``<= -> <#0``
+    and ``in -> not in#0`` (which 1-D targets are one 0/1 label and which are one-hot encoded classes)."""
+    from rlemask.folds import _class_labels
+
+    got = _class_labels(np.array(y), 2)
+    assert got.dtype == np.float64
+    assert got.tolist() == columns
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_label_no_sample_has_or_every_sample_has_changes_nothing(seed):
+    """Labels of rate 0 or 1 carry no information: the folds are those without them.
+
+    Kills ``folds::_embed::0 -> -1#1`` and ``> -> >=#0`` (a label of rate 0 embedded: 0 / 0 = NaN)."""
+    y, groups = _problem(seed)
+    k = 3
+    want = MultilabelStratifiedGroupKFold(k).fold_labels(None, y, groups)
+    n = len(groups)
+    for extra in (np.zeros((n, 1)), np.ones((n, 1)), np.hstack([np.ones((n, 1)), np.zeros((n, 1))])):
+        got = MultilabelStratifiedGroupKFold(k).fold_labels(None, np.hstack([y, extra]), groups)
+        np.testing.assert_array_equal(got, want)
