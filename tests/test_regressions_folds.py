@@ -295,6 +295,10 @@ QUALITY_SMALL = [
     (161, 50, 5, 0.24972829306257782),
     (167, 0, 5, 0.43555668444360807),
     (75, 50, 9, 5.716699804321712),
+    (127, 0, 3, 0.730089455136893),
+    (116, 0, 4, 5.248369408369407),
+    (246, 50, 4, 0.22913038430279792),
+    (44, 50, 7, 7.132920509731958),
 ]
 
 
@@ -304,7 +308,10 @@ def test_the_balance_reached_on_small_mixed_problems_does_not_get_worse(seed, ma
 
     Kills ``folds::_greedy::== -> !=#0`` (groups of different sizes taken as uniform: the greedy rounds
     stop tracking fold sizes, and these partitions cost up to twice as much) and ``-1 -> 0#0`` (the
-    start of every fold's deviation put on a label instead of the size: seeds 32, 83, 161, 167)."""
+    start of every fold's deviation put on a label instead of the size: seeds 32, 83, 161, 167), and the
+    size checks of the greedy rounds: ``+ -> -#7``, ``> s_max -> > s_max + 1#0`` (the shortcut that skips
+    the check), ``+ -> -#8``, ``> -> >=#4``, ``> s_max -> > s_max + 1#1`` (the check): seeds 116, 127, 246; ``folds::_improve::== -> !=#0`` (sizes taken as uniform
+    in the improvement step: seed 44)."""
     y, groups, drawn = _small_problem(seed)
     assert drawn == k
     folds = MultilabelStratifiedGroupKFold(k, max_passes=max_passes).fold_labels(None, y, groups)
@@ -328,3 +335,29 @@ def test_a_last_group_alone_in_its_block_of_rounds_is_placed(k, n_groups):
         assert set(folds.tolist()) == set(range(k))
         per_fold = np.bincount(folds, minlength=k)
         assert per_fold.max() - per_fold.min() <= sizes.max()
+
+
+def test_fold_sizes_stay_within_the_largest_group_after_the_greedy_rounds():
+    """The documented size guarantee with ``max_passes=0`` (no improvement step to repair it).
+
+    Kills ``folds::_greedy::+ -> -#8`` (``grown = n - s``: the sizes a round would give computed wrong;
+    seed 116 ends with folds of 5 and 11 samples for groups of at most 5)."""
+    for seed in (116, 127, 246):
+        y, groups, k = _small_problem(seed)
+        folds = MultilabelStratifiedGroupKFold(k, max_passes=0).fold_labels(None, y, groups)
+        per_fold = np.bincount(folds, minlength=k)
+        assert per_fold.max() - per_fold.min() <= np.bincount(groups).max(), (seed, per_fold)
+
+
+@pytest.mark.parametrize("n_groups", [65, 66, 67])
+def test_folds_of_just_over_32_groups(n_groups):
+    """The swap search scores the 32 groups of lowest move cost of each fold; a fold of 33 or 34 groups
+    takes that cut too.
+
+    Kills ``folds::_improve::- -> +#3`` and ``- -> +#4`` (``argpartition(m, cand + 1)`` on 33 members:
+    out of bounds)."""
+    rng = np.random.default_rng(n_groups)
+    y = (rng.random((n_groups, 3)) < 0.3).astype(np.uint8)
+    folds = MultilabelStratifiedGroupKFold(2).fold_labels(None, y, np.arange(n_groups))
+    per_fold = np.bincount(folds, minlength=2)
+    assert per_fold.max() - per_fold.min() <= 1
