@@ -311,7 +311,8 @@ def test_the_balance_reached_on_small_mixed_problems_does_not_get_worse(seed, ma
     start of every fold's deviation put on a label instead of the size: seeds 32, 83, 161, 167), and the
     size checks of the greedy rounds: ``+ -> -#7``, ``> s_max -> > s_max + 1#0`` (the shortcut that skips
     the check), ``+ -> -#8``, ``> -> >=#4``, ``> s_max -> > s_max + 1#1`` (the check): seeds 116, 127, 246; ``folds::_improve::== -> !=#0`` (sizes taken as uniform
-    in the improvement step: seed 44)."""
+    in the improvement step: seed 44), ``folds::_improve::not x -> x#0`` and ``| -> &#0`` (the size
+    pre-filter of swaps dropped or inverted: seed 44)."""
     y, groups, drawn = _small_problem(seed)
     assert drawn == k
     folds = MultilabelStratifiedGroupKFold(k, max_passes=max_passes).fold_labels(None, y, groups)
