@@ -105,6 +105,46 @@ def test_decoder_width_sets_the_unet_decoder_channels(torch, no_network):
     assert [block.conv2[0].out_channels for block in default.network.decoder.blocks] == [256, 128, 64, 32, 16]
 
 
+def test_channels_last_changes_the_memory_format_not_the_network(torch, no_network):
+    """channels_last=True: NHWC weights and inputs, the same function as the NCHW module
+    (same seed, same weights), the option saved with the hyperparameters."""
+    from rlemask_models.module import SegmentationModule
+
+    torch.manual_seed(0)
+    plain = SegmentationModule(encoder=TINY, size=(64, 64))
+    torch.manual_seed(0)
+    nhwc = SegmentationModule(encoder=TINY, size=(64, 64), channels_last=True)
+    assert nhwc.hparams.channels_last is True and plain.hparams.channels_last is False
+    conv = nhwc.network.encoder.model.conv_stem.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain.network.encoder.model.conv_stem.weight.is_contiguous()
+    assert _same(plain.state_dict(), nhwc.state_dict())
+    plain.eval(), nhwc.eval()
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(plain(image), nhwc(image), atol=1e-5)
+    nhwc.log = lambda *a, **k: None
+    loss = nhwc.training_step({"image": image, "mask": (torch.rand(2, 3, 64, 64) > 0.8).float()}, 0)
+    loss.backward()
+    assert nhwc.network.encoder.model.conv_stem.weight.grad.abs().sum() > 0
+
+
+def test_cpu_demo_preset_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
+    """The CPU preset trains channels-last; bf16-mixed only on a CPU with AMX (the probe is
+    torch's; a CPU without it, or a torch without the probe, keeps 32-bit)."""
+    torch = pytest.importorskip("torch")
+    from rlemask_models import demo
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert demo.cpu_bf16() is True
+    assert demo.preset(False)["precision"] == "bf16-mixed" and demo.preset(False)["channels_last"] is True
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert "precision" not in demo.preset(False) and demo.preset(False)["channels_last"] is True
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert demo.cpu_bf16() is False
+    assert "precision" not in demo.preset(True) and demo.preset(True)["encoder"] == "efficientnet-b7"
+
+
 def test_unknown_arch_or_encoder_is_one_clear_error(torch):
     from rlemask_models.module import build_network
 

@@ -73,6 +73,23 @@ def test_fit_fold_writes_checkpoints_history_and_curve(full):
     assert all(torch.equal(v, trained[k]) for k, v in module.state_dict().items())
 
 
+def test_bf16_channels_last_fit_is_reproducible_and_differs_from_fp32(root, full, tmp_path):
+    """The CPU demo's speed settings (bf16-mixed autocast, channels-last) keep the CPU guarantee:
+    two fits give identical weights; and they do change the arithmetic (weights differ from the
+    32-bit fit of the same config)."""
+    from rlemask_models.training import fit_fold
+
+    torch.set_num_threads(1)
+    runs = [fit_fold(_config(root, tmp_path / f"run{i}", precision="bf16-mixed", channels_last=True))
+            for i in range(2)]
+    a, b = (_state(r.module) for r in runs)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    fp32 = _state(full.module)
+    assert any(not torch.equal(a[k], fp32[k]) for k in a if a[k].is_floating_point())
+    assert runs[0].module.hparams.channels_last is True
+    assert runs[0].history["val_score"].notna().all()
+
+
 def test_a_fresh_fit_into_a_used_folder_drops_the_old_logs(root, full, tmp_path):
     """Not resuming: the earlier run's three epochs of logs are not merged into the new history."""
     import shutil

@@ -75,6 +75,8 @@ class TrainConfig:
     accumulate: int = _opt(1, "gradient accumulation batches")
     precision: str = _opt("auto", "Lightning precision: auto (bf16-mixed on CUDA, else 32-true), 16-mixed, ...")
     bn_momentum: float | None = _opt(None, "batch-norm momentum (default: the encoder's)")
+    channels_last: bool = _opt(False, "channels-last (NHWC) weights and inputs: faster convolutions on CPUs "
+                               "(oneDNN) and under mixed precision on GPUs")
     sync_bn: bool = _opt(False, "SyncBatchNorm under DDP")
     accelerator: str = _opt("auto", "Lightning accelerator: auto, cpu, gpu")
     devices: str = _opt("auto", "Lightning devices: auto, a count or a list such as 0,1")

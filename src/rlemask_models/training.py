@@ -73,7 +73,7 @@ def build(cfg: TrainConfig, *, transform: Any = None) -> tuple[SegmentationModul
     module = SegmentationModule(arch=cfg.arch, encoder=cfg.encoder, in_channels=data.in_channels, weights=cfg.weights,
                                 loss=cfg.loss, presence=cfg.presence, decoder_width=cfg.decoder_width, lr=cfg.lr, min_lr=cfg.min_lr, weight_decay=cfg.weight_decay,
                                 warmup=cfg.warmup, threshold=cfg.threshold, min_area=cfg.min_area,
-                                bn_momentum=cfg.bn_momentum,
+                                bn_momentum=cfg.bn_momentum, channels_last=cfg.channels_last,
                                 size=cfg.size, resize=cfg.resize, context=cfg.context, stride=cfg.stride,
                                 normalize=cfg.normalize)
     return module, data
