@@ -130,16 +130,20 @@ def test_channels_last_changes_the_memory_format_not_the_network(torch, no_netwo
 
 
 def test_cpu_demo_preset_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
-    """The CPU preset trains channels-last; bf16-mixed only on a CPU with AMX (the probe is
-    torch's; a CPU without it, or a torch without the probe, keeps 32-bit)."""
+    """The CPU preset trains channels-last with a presence head; bf16-mixed for 16 epochs only on
+    a CPU with AMX (the probe is torch's; a CPU without it, or a torch without the probe, keeps
+    32-bit and 7 epochs)."""
     torch = pytest.importorskip("torch")
     from rlemask_models import demo
 
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert demo.cpu_bf16() is True
-    assert demo.preset(False)["precision"] == "bf16-mixed" and demo.preset(False)["channels_last"] is True
+    fast = demo.preset(False)
+    assert (fast["precision"], fast["channels_last"], fast["epochs"], fast["presence"]) == ("bf16-mixed", True, 16, 0.5)
+    assert fast["context"] == 1
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert "precision" not in demo.preset(False) and demo.preset(False)["channels_last"] is True
+    slow = demo.preset(False)
+    assert "precision" not in slow and (slow["channels_last"], slow["epochs"], slow["presence"]) == (True, 7, 0.5)
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
     assert demo.cpu_bf16() is False
     assert "precision" not in demo.preset(True) and demo.preset(True)["encoder"] == "efficientnet-b7"
