@@ -130,7 +130,7 @@ def test_channels_last_changes_the_memory_format_not_the_network(torch, no_netwo
 
 
 def test_cpu_demo_preset_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
-    """The CPU preset trains channels-last with a presence head; bf16-mixed for 16 epochs only on
+    """The CPU preset trains channels-last with a presence head; bf16-mixed for 12 epochs only on
     a CPU with AMX (the probe is torch's; a CPU without it, or a torch without the probe, keeps
     32-bit and 7 epochs)."""
     torch = pytest.importorskip("torch")
@@ -139,7 +139,7 @@ def test_cpu_demo_preset_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert demo.cpu_bf16() is True
     fast = demo.preset(False)
-    assert (fast["precision"], fast["channels_last"], fast["epochs"], fast["presence"]) == ("bf16-mixed", True, 16, 0.5)
+    assert (fast["precision"], fast["channels_last"], fast["epochs"], fast["presence"]) == ("bf16-mixed", True, 12, 0.5)
     assert fast["context"] == 1
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     slow = demo.preset(False)

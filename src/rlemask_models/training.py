@@ -44,7 +44,8 @@ __all__ = ["FoldResult", "build", "build_trainer", "fit_fold", "read_history"]
 
 _NOISE = (".*does not have many workers.*", ".*number of training batches.*smaller than the logging interval.*",
           ".*exists and is not empty.*", ".*sync_dist=True.*", ".*Trying to infer the `batch_size`.*",
-          ".*LeafSpec.*", ".*isinstance\\(treespec, LeafSpec\\).*")
+          ".*LeafSpec.*", ".*isinstance\\(treespec, LeafSpec\\).*",
+          ".*is not supported by the model summary.*")
 
 
 @dataclass
