@@ -362,3 +362,39 @@ def test_folds_of_just_over_32_groups(n_groups):
     folds = MultilabelStratifiedGroupKFold(2).fold_labels(None, y, np.arange(n_groups))
     per_fold = np.bincount(folds, minlength=2)
     assert per_fold.max() - per_fold.min() <= 1
+
+
+def _one_improve_pass(X, start, n_splits):
+    """Run one pass of ``folds._improve`` on a hand-built partition; the folds after it."""
+    from rlemask import folds as folds_mod
+
+    X = np.array(X, float)
+    sizes = X[:, -1].copy()
+    folds = np.array([start])
+    D = np.zeros((1, n_splits, X.shape[1]))
+    D[:, :, -1] = -sizes.sum() / n_splits
+    for g, k in enumerate(start):
+        D[0, k] += X[g]
+    n = np.array([[sizes[folds[0] == k].sum() for k in range(n_splits)]])
+    sq = np.einsum("gd,gd->g", X, X)
+    folds_mod._improve(X, sq, sizes, folds, D, n, float(sizes.max()), 1, 1e-9 * (1 + sq.max()))
+    return folds[0].tolist()
+
+
+# Two groups share a fold; each is the best move of a different pair, both moves lower the cost
+# and keep the sizes within the largest group (3): applied blindly, the second would empty the fold.
+_CLASS_X = [[5, 0, 1], [0, 5, 1], [-5, 0, 1], [0, -5, 1], [0, 0, 3]]
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        ([0, 0, 1, 2, 3], [1, 0, 1, 2, 3]),  # fold a (the lower of the pair) would be emptied
+        ([3, 3, 1, 0, 2], [3, 0, 1, 0, 2]),  # fold b (the higher of the pair) would be emptied
+        ([0, 0, 2, 1, 3], [1, 0, 2, 0, 3]),  # the same with the folds renamed: group 0 is the one held back
+    ],
+)
+def test_a_pass_never_empties_a_fold_through_two_steps(start, expected):
+    got = _one_improve_pass(_CLASS_X, start, 4)
+    assert got == expected
+    assert np.bincount(got, minlength=4).min() >= 1
