@@ -8,10 +8,12 @@ the cost (tests/reference.py's plain twin) can only go down as ``n_init`` grows.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from tests.reference import folds_cost_plain
 
 from rlemask import MultilabelStratifiedGroupKFold
+from rlemask.errors import FoldError
 
 
 def _problem(seed):
@@ -398,3 +400,44 @@ def test_a_pass_never_empties_a_fold_through_two_steps(start, expected):
     got = _one_improve_pass(_CLASS_X, start, 4)
     assert got == expected
     assert np.bincount(got, minlength=4).min() >= 1
+
+
+def test_positive_matrix_counts_a_one_character_cell():
+    from rlemask.folds import positive_matrix
+
+    t = pd.DataFrame({"a": [" 7 ", "", "  "]})
+    assert positive_matrix(t, ["a"]).tolist() == [[1], [0], [0]]
+
+
+def test_check_folds_names_the_first_five_rows_without_a_fold():
+    from rlemask.folds import check_folds
+
+    t = pd.DataFrame({"case": range(7), "fold": [np.nan] * 6 + [0]}, index=[f"r{i}" for i in range(7)])
+    with pytest.raises(FoldError, match=r"^6 row\(s\) have no 'fold'") as info:
+        check_folds(t)
+    assert "['r0', 'r1', 'r2', 'r3', 'r4']" in str(info.value)
+
+
+def test_check_folds_lists_leaking_groups_sorted_and_says_more_only_above_five():
+    from rlemask.folds import check_folds
+
+    def leaking(n):  # groups n-1, ..., 0 (unsorted), each in folds 0 and 1
+        cases = [g for g in range(n - 1, -1, -1) for _ in (0, 1)]
+        return pd.DataFrame({"case": cases, "fold": [0, 1] * n})
+
+    with pytest.raises(FoldError) as info:
+        check_folds(leaking(5))
+    msg = str(info.value)
+    assert msg.endswith("case=4 in folds [0, 1]") and "in all" not in msg
+    assert [msg.index(f"case={g} ") for g in range(5)] == sorted(msg.index(f"case={g} ") for g in range(5))
+    with pytest.raises(FoldError, match=r"case=4 in folds \[0, 1\] \.\.\. \(6 in all\)$"):
+        check_folds(leaking(6))
+
+
+def test_summarize_folds_rows_in_fold_order():
+    from rlemask.folds import summarize_folds
+
+    t = pd.DataFrame({"case": [3, 3, 1, 2], "fold": [2, 2, 0, 1], "a": ["1 1", "", "1 1", ""]})
+    out = summarize_folds(t, classes=["a"])
+    assert out.index.tolist() == [0, 1, 2]
+    assert out["images"].tolist() == [1, 1, 2] and out["a"].tolist() == [1.0, 0.0, 0.5]
