@@ -156,3 +156,18 @@ def test_everything_skipped_is_nan():
     report = uwmgi_score(truth, truth.copy(), empty="skip")
     assert math.isnan(report.dice) and math.isnan(report.hausdorff) and math.isnan(report.score)
     assert report.summary.iloc[0]["dice_rows"] == 0
+
+
+@pytest.mark.parametrize("side", ["truth", "pred"])
+def test_a_stray_2_is_found_by_the_numpy_twin_too(monkeypatch, side):
+    """Kills ``metrics/_pixel::_counts``: ``t2 > 1 -> t2 > 2`` (and ``p2``), the twin's check."""
+    from rlemask import _tier
+    from rlemask.metrics import dice
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: True)
+    bad = np.zeros((2, 3, 4), np.uint8)
+    bad[1, 2, 1] = 2
+    ones = np.ones_like(bad)
+    pair = (bad, ones) if side == "truth" else (ones, bad)
+    with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2, 1\] = 2;"):
+        dice(*pair)
