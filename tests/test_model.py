@@ -140,7 +140,7 @@ def test_cpu_demo_preset_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert demo.cpu_bf16() is True
     fast = demo.preset(False)
     assert (fast["precision"], fast["channels_last"], fast["epochs"], fast["presence"]) == ("bf16-mixed", True, 12, 0.5)
-    assert fast["context"] == 1
+    assert (fast["context"], fast["tune"]) == (1, False) and demo.preset(True)["tune"] is True
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     slow = demo.preset(False)
     assert "precision" not in slow and (slow["channels_last"], slow["epochs"], slow["presence"]) == (True, 7, 0.5)

@@ -211,10 +211,15 @@ def test_uncompressed_counts_errors_name_the_first_bad_count_and_the_total():
         assert f"add up to {total} pixels; expected 4" in str(want.value)
         with pytest.raises(InvalidRleError) as info:
             iou_matrix([{"size": [2, 2], "counts": [4]}], [{"size": [2, 2], "counts": [4]}, obj])
-        # coco.decode adds why (short / overrun); this path only states the sum
-        assert str(info.value) == f"b[1]: COCO counts add up to {total} pixels; expected 4 for size=[2, 2]"
-        assert str(want.value).startswith(str(info.value)[len("b[1]: "):])
+        # the message of coco.decode, the why (short / overrun at count k) included
+        assert str(info.value) == "b[1]: " + str(want.value)
         assert info.value.item == 1
+    with pytest.raises(InvalidRleError) as info:
+        area_many([{"size": [2, 2], "counts": [1, 2, 3]}])
+    assert str(info.value).endswith("add up to 6 pixels; expected 4 for size=[2, 2] (the counts overrun the mask at count 2)")
+    with pytest.raises(InvalidRleError) as info:
+        area_many([{"size": [2, 2], "counts": [1, 2]}])
+    assert str(info.value).endswith("add up to 3 pixels; expected 4 for size=[2, 2] (the counts fall short of the mask)")
 
 
 def test_generators_are_read_once():

@@ -26,6 +26,8 @@ array([[0.33333333, 0.5       , 0.        ],
 
 from __future__ import annotations
 
+import itertools
+
 import operator
 from typing import TYPE_CHECKING, Any
 
@@ -320,9 +322,15 @@ def _counts_bounds(raw: Any, shape: tuple[int, int], prefix: str, item: int) -> 
     if neg.size:
         k = int(neg[0])
         raise _error(f"{prefix}COCO counts: count {k} is {int(counts[k])}; expected counts >= 0", item, run=k)
-    total = sum(counts.tolist())
-    if total != h * w:
-        raise _error(f"{prefix}COCO counts add up to {total} pixels; expected {h * w} for size=[{h}, {w}]", item)
+    ends = list(itertools.accumulate(counts.tolist()))  # Python ints: an int64 sum can wrap around
+    total = ends[-1] if ends else 0
+    if total != h * w:  # the message of rlemask.coco.decode
+        over = next((k for k, end in enumerate(ends) if end > h * w), None)
+        what = "fall short of the mask" if over is None else f"overrun the mask at count {over}"
+        raise _error(
+            f"{prefix}COCO counts add up to {total} pixels; expected {h * w} for size=[{h}, {w}] (the counts {what})",
+            item,
+        )
     ends = np.cumsum(counts)
     ones = counts[1::2]
     starts = ends[0::2][: ones.size]
@@ -333,7 +341,7 @@ def _counts_bounds(raw: Any, shape: tuple[int, int], prefix: str, item: int) -> 
     return b
 
 
-def _batch(items: Any, shape: Any, strict: bool, name: str, need_shape: bool) -> _Batch:
+def _batch(items: Any, shape: Any, strict: bool, name: str) -> _Batch:
     if isinstance(items, (str, bytes, dict)):
         raise RlemaskError(
             f"{name} is a single {type(items).__name__}; expected a list of Kaggle strings or COCO objects"
@@ -342,20 +350,18 @@ def _batch(items: Any, shape: Any, strict: bool, name: str, need_shape: bool) ->
     hw = None if shape is None else _check_shape(shape)
     if _is_coco(items):
         return _coco_batch(items, hw, name)
-    if hw is None and need_shape and items:
-        raise RlemaskError(f"{name} holds Kaggle strings; pass shape=(height, width) (COCO objects carry their size)")
     return _kaggle_batch(items, hw, strict, name)
 
 
 def _pair_batches(a: Any, b: Any, shape: Any, order: str, strict: bool) -> tuple[_Batch, _Batch]:
     _check_order(order)
-    ba = _batch(a, shape, strict, "a", False)
+    ba = _batch(a, shape, strict, "a")
     if shape is None and ba.coco and ba.shapes:
         shape = ba.shapes[0]
-    bb = _batch(b, shape, strict, "b", False)
+    bb = _batch(b, shape, strict, "b")
     if shape is None and bb.coco and bb.shapes:
         shape = bb.shapes[0]
-        ba = _batch(a, shape, strict, "a", False) if not ba.coco else ba
+        ba = _batch(a, shape, strict, "a") if not ba.coco else ba
     for batch, name in ((ba, "a"), (bb, "b")):
         if not batch.coco and batch.shapes and shape is None:
             raise RlemaskError(
