@@ -234,12 +234,18 @@ def _raise_status(
         counts = _kc.decompress(np.frombuffer(data, np.uint8))[3]
     if code == _k.E_NEG:
         raise _error(f"{prefix}COCO counts: count {idx} is {int(counts[idx])}; expected counts >= 0", item, run=idx)
+    raise _sum_error(prefix, counts, shape, item, idx if code == _k.E_END else None)
+
+
+def _sum_error(prefix: str, counts: np.ndarray, shape: tuple[int, int], item: int | None,
+               over: int | None) -> InvalidRleError:
+    """Counts (>= 0) that do not add up to ``h * w`` pixels; ``over`` is the count at which
+    they overrun the mask, None when they fall short."""
     h, w = shape
     total = sum(counts.tolist())  # Python ints: an int64 sum can wrap around
-    what = "overrun" if code == _k.E_END else "fall short of"
-    raise _error(
-        f"{prefix}COCO counts add up to {total} pixels; expected {h * w} for size=[{h}, {w}] "
-        f"(the counts {what} the mask{f' at count {idx}' if code == _k.E_END else ''})",
+    what = "fall short of the mask" if over is None else f"overrun the mask at count {over}"
+    return _error(
+        f"{prefix}COCO counts add up to {total} pixels; expected {h * w} for size=[{h}, {w}] (the counts {what})",
         item,
         offset=total,
     )

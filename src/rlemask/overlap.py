@@ -27,7 +27,6 @@ array([[0.33333333, 0.5       , 0.        ],
 from __future__ import annotations
 
 import itertools
-
 import operator
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,7 @@ from rlemask import _convert as _cv
 from rlemask import _kernels as _k
 from rlemask import _kernels_coco as _kc
 from rlemask import _kernels_overlap as _ko
-from rlemask.coco import _compressed, _error, _raise_status, _size, _uncompressed
+from rlemask.coco import _compressed, _error, _raise_status, _size, _sum_error, _uncompressed
 from rlemask.errors import InvalidRleError, RlemaskError
 from rlemask.rle import _ascii, _check_order, _check_shape, _raise_parse
 
@@ -322,15 +321,11 @@ def _counts_bounds(raw: Any, shape: tuple[int, int], prefix: str, item: int) -> 
     if neg.size:
         k = int(neg[0])
         raise _error(f"{prefix}COCO counts: count {k} is {int(counts[k])}; expected counts >= 0", item, run=k)
-    ends = list(itertools.accumulate(counts.tolist()))  # Python ints: an int64 sum can wrap around
-    total = ends[-1] if ends else 0
-    if total != h * w:  # the message of rlemask.coco.decode
-        over = next((k for k, end in enumerate(ends) if end > h * w), None)
-        what = "fall short of the mask" if over is None else f"overrun the mask at count {over}"
-        raise _error(
-            f"{prefix}COCO counts add up to {total} pixels; expected {h * w} for size=[{h}, {w}] (the counts {what})",
-            item,
-        )
+    total = sum(counts.tolist())  # Python ints: an int64 sum can wrap around
+    if total != h * w:  # as rlemask.coco.decode says it
+        ends = itertools.accumulate(counts.tolist())
+        over = next(k for k, end in enumerate(ends) if end > h * w) if total > h * w else None
+        raise _sum_error(prefix, counts, shape, item, over)
     ends = np.cumsum(counts)
     ones = counts[1::2]
     starts = ends[0::2][: ones.size]

@@ -40,11 +40,12 @@ CPU_DEMO = {"encoder": "resnet18", "size": (128, 128), "epochs": 7, "batch_size"
 #: on a CPU with AMX: a step is ~2.5x faster in bf16-mixed, so the same minutes buy 12 epochs
 CPU_BF16_DEMO = {"precision": "bf16-mixed", "epochs": 12}
 #: the demo on a GPU: the seed project's UNet-EfficientNetB7
-GPU_DEMO = {"encoder": "efficientnet-b7", "size": (320, 384), "epochs": 20, "batch_size": 16, "lr": 1e-3}
-#: both: from scratch, EfficientNets need a faster batch-norm momentum than smp's 0.01; the GPU
-#: demo tunes each class's threshold and minimum mask area on the training folds (issue 8: the
-#: raw network paints organs on empty slices)
-COMMON = {"out": "demo_out", "warmup": 0.5, "bn_momentum": 0.1, "cache": True, "seed": 0, "tune": True}
+#: (it tunes each class's threshold and minimum mask area on the training folds; issue 8: the raw
+#: network paints organs on empty slices)
+GPU_DEMO = {"encoder": "efficientnet-b7", "size": (320, 384), "epochs": 20, "batch_size": 16, "lr": 1e-3,
+            "tune": True}
+#: both: from scratch, EfficientNets need a faster batch-norm momentum than smp's 0.01
+COMMON = {"out": "demo_out", "warmup": 0.5, "bn_momentum": 0.1, "cache": True, "seed": 0}
 
 
 def preset(gpu: bool) -> dict[str, Any]:
