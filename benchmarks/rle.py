@@ -26,7 +26,10 @@ at their most common size, COCO-like 1024x1024 masks) a loop over the single
 calls against ``encode_many`` / ``decode_many`` on 1 and on 2 numba threads, and
 prints GB/s of mask bytes next to the memory floor measured in the same run
 (``np.empty`` + ``fill(0)`` of a fresh batch, and ``fill(0)`` of a reused one).
-The default ``--n 2000`` streams 141 MB of masks from memory; ``--n 192`` (a
+The exit code is 1 when a batch on numba's default thread count (2 on this
+machine) is slower than its loop; the batch on 1 thread is printed next to it
+(on 1024x1024 masks it runs the very kernel of the loop, so the two are at
+parity there). The default ``--n 2000`` streams 141 MB of masks from memory; ``--n 192`` (a
 batch of 64 slices x 3 classes, as inference produces them) stays in cache.
 """
 
@@ -335,7 +338,7 @@ def scaling(args) -> bool:
     max_threads = numba.config.NUMBA_NUM_THREADS
     threads = [1, 2] if max_threads >= 2 else [1]
     rows = []
-    ok = True
+    ok = ok_default = True
     for name, masks in work:
         n, shape = masks.shape[0], masks.shape[1:]
         nbytes = masks.nbytes
@@ -369,15 +372,15 @@ def scaling(args) -> bool:
         assert (rle.decode_many(texts, shape) == masks).all()
 
         def row(op, loop, key):
-            nonlocal ok
+            nonlocal ok, ok_default
             batch = [t[key, k] for k in threads]
-            faster = batch[0] < loop
-            ok &= faster
+            ok &= batch[0] < loop
+            ok_default &= batch[-1] < loop
             cells = " | ".join(f"{n / b:>10,.0f} | {gbs(b):>5}" for b in batch)
             pad = "" if len(threads) == 2 else " | - | -"
             two = f"{batch[0] / batch[1]:.2f}x" if len(threads) == 2 else "-"
             rows.append(f"| {name:<28} | {op:<16} | {n / loop:>10,.0f} | {gbs(loop):>5} | {cells}{pad} | "
-                        f"{loop / batch[0]:.2f}x | {two} | {gbs(t_floor)} / {gbs(t_floor_pre)} |")
+                        f"{loop / batch[0]:.2f}x | {loop / batch[-1]:.2f}x | {two} | {gbs(t_floor)} / {gbs(t_floor_pre)} |")
 
         row("encode", t_enc_loop, "enc")
         row("decode", t_dec_loop, "dec")
@@ -387,13 +390,14 @@ def scaling(args) -> bool:
     print("masks/s and GB/s of mask bytes; the loop runs on 1 thread (decode loop keeps its masks);")
     print("floor = GB/s of np.empty + fill(0) of a fresh batch / fill(0) of a reused one, same run")
     print()
-    print("| workload | op | loop masks/s | GB/s | batch 1t masks/s | GB/s | batch 2t masks/s | GB/s "
-          "| batch 1t / loop | 2t / 1t | floor fresh / reused GB/s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| workload | op | loop masks/s | GB/s | batch 1t masks/s | GB/s | batch 2t masks/s | GB/s "
+          f"| batch 1t / loop | batch {threads[-1]}t / loop | 2t / 1t | floor fresh / reused GB/s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(r)
-    print(f"\nbatch faster than the loop on every row (1 thread): {'yes' if ok else 'NO'}")
-    return ok
+    print(f"\nbatch faster than the loop on every row, {threads[-1]} threads (numba's default here): "
+          f"{'yes' if ok_default else 'NO'}; on 1 thread: {'yes' if ok else 'NO'}")
+    return ok_default
 
 
 if __name__ == "__main__":

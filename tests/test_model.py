@@ -131,21 +131,32 @@ def test_channels_last_changes_the_memory_format_not_the_network(torch, no_netwo
 
 def test_cpu_demo_preset_uses_bf16_only_where_the_cpu_has_it(monkeypatch):
     """The CPU preset trains channels-last with a presence head; bf16-mixed for 12 epochs only on
-    a CPU with AMX (the probe is torch's; a CPU without it, or a torch without the probe, keeps
-    32-bit and 7 epochs)."""
+    a CPU with native bfloat16 (AMX tiles or AVX-512 BF16; the probes are torch's; a CPU without
+    either, or a torch without the probes, keeps 32-bit and 7 epochs)."""
     torch = pytest.importorskip("torch")
     from rlemask_models import demo
 
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert demo.cpu_bf16() is True
+    def cpu(amx, avx):
+        for name, value in (("_is_amx_tile_supported", amx), ("_is_avx512_bf16_supported", avx)):
+            if value is None:
+                monkeypatch.delattr(torch.cpu, name, raising=False)
+            else:
+                monkeypatch.setattr(torch.cpu, name, (lambda v=value: v) if value != "boom" else _boom, raising=False)
+
+    def _boom():
+        raise RuntimeError("no cpuinfo")
+
+    for amx, avx in ((True, False), (False, True), (None, True), ("boom", True)):
+        cpu(amx, avx)
+        assert demo.cpu_bf16() is True, (amx, avx)
     fast = demo.preset(False)
     assert (fast["precision"], fast["channels_last"], fast["epochs"], fast["presence"]) == ("bf16-mixed", True, 12, 0.5)
     assert (fast["context"], fast["tune"]) == (1, False) and demo.preset(True)["tune"] is True
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    for amx, avx in ((False, False), (None, False), (False, None), (None, None), ("boom", False), (False, "boom")):
+        cpu(amx, avx)
+        assert demo.cpu_bf16() is False, (amx, avx)
     slow = demo.preset(False)
     assert "precision" not in slow and (slow["channels_last"], slow["epochs"], slow["presence"]) == (True, 7, 0.5)
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
-    assert demo.cpu_bf16() is False
     assert "precision" not in demo.preset(True) and demo.preset(True)["encoder"] == "efficientnet-b7"
 
 

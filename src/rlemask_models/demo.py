@@ -58,14 +58,18 @@ def preset(gpu: bool) -> dict[str, Any]:
 
 
 def cpu_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AMX tiles), where mixed precision pays off."""
+    """Whether this CPU multiplies bfloat16 natively (Intel AMX tiles, or the AVX-512 BF16
+    dot products of AMD Zen 4 and Intel Cooper Lake and later), where mixed precision pays off."""
     import torch
 
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # a private helper: absent -> no
-    try:
-        return bool(check()) if check is not None else False
-    except Exception:  # noqa: BLE001 - a probe of the CPU must never stop the demo
-        return False
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, name, None)  # private helpers of torch: absent -> no
+        try:
+            if check is not None and bool(check()):
+                return True
+        except Exception:  # noqa: BLE001 - a probe of the CPU must never stop the demo
+            pass
+    return False
 
 
 def _plain(value: Any) -> Any:
