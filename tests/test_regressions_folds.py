@@ -219,6 +219,10 @@ def test_the_small_class_warning_points_at_the_caller():
     with pytest.warns(UserWarning, match=r"The least populated class in y has only 2 members, which is less than n_splits=3") as rec:
         MultilabelStratifiedGroupKFold(3).fold_labels(None, np.array([0] * 10 + [2] * 2), groups)
     assert rec[0].filename == __file__
+    # through split() (a generator: one frame more inside folds.py) it points at the caller too
+    with pytest.warns(UserWarning, match=r"The least populated class in y has only 2 members") as rec:
+        next(MultilabelStratifiedGroupKFold(3).split(groups, np.array([0] * 10 + [2] * 2), groups))
+    assert rec[0].filename == __file__
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -283,6 +284,17 @@ def _validate(X: Any, y: Any, groups: Any, n_splits: int) -> tuple[NDArray[np.fl
     return labels, codes.astype(np.int64)
 
 
+def _caller_level() -> int:
+    """The ``stacklevel`` that makes a warning issued by this function's caller name the first
+    frame outside this module (the user's line, whether through ``split`` or ``fold_labels``)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _class_labels(y: NDArray[Any], n_splits: int) -> NDArray[np.float64]:
     """1-D ``y``: one binary label (values 0/1) or class labels, one-hot encoded."""
     if y.dtype.kind == "f":
@@ -309,7 +321,7 @@ def _class_labels(y: NDArray[Any], n_splits: int) -> NDArray[np.float64]:
             f"The least populated class in y has only {int(members.min())} members, "
             f"which is less than n_splits={n_splits}.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=_caller_level(),
         )
     if y.dtype.kind in "biuf" and set(values.tolist()) <= {0, 1}:
         return y.astype(np.float64).reshape(-1, 1)
