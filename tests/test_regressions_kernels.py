@@ -53,3 +53,20 @@ def test_a_lone_pixel_after_a_long_stretch_of_whole_words(n, background):
         assert rle.encode(m) == want, p
         starts, lengths = rle.runs(m)
         assert " ".join(f"{s} {l}" for s, l in zip(starts, lengths)) == want, p
+
+
+@pytest.mark.parametrize("start", [0, 3, 7])
+@pytest.mark.parametrize("bad", [8, 9, 15, 16, 23])
+def test_a_bad_value_met_while_looking_for_the_end_of_a_run(start, bad):
+    """A run that starts in one 8-byte word and meets a value above 1 in a later word: the
+    start is found cleanly, the bad value only by the search for the run's end
+    (``_kernels::_next_run::return (a, b, ...) -> (b, a, ...)#1``: swapped, the offset became
+    a start and the mask was accepted)."""
+    flat = np.zeros(32, np.uint8)
+    flat[start:bad] = 1
+    flat[bad] = 2
+    mask = flat.reshape(2, 16)
+    at = rf"\[{bad // 16}, {bad % 16}\] = 2"
+    for call in (rle.runs, rle.encode, coco.encode):
+        with pytest.raises(InvalidMaskError, match=rf"^mask{at};"):
+            call(mask)

@@ -98,15 +98,23 @@ EXCLUDE = {
 # module missing here gets every regression file and the test files whose text
 # names it (else CORE_TESTS).
 TESTS: dict[str, list[str]] = {
+    # the kernel modules also run the regression files of the Python modules that call them
+    # (written against those modules' mutants, they pin the kernels' edge cases too)
     "_kernels": ["tests/test_regressions_rle.py", "tests/test_regressions_coco.py", "tests/test_regressions_kernels.py",
-                 "tests/test_rle.py",
+                 "tests/test_regressions_rle_errors.py", "tests/test_regressions_shapes.py",
+                 "tests/test_rle.py", "tests/test_batch.py",
                  "tests/test_coco.py", "src/rlemask/rle.py", "src/rlemask/coco.py"],
-    "_kernels_coco": ["tests/test_regressions_coco.py", "tests/test_coco.py", "tests/test_overlap.py",
+    "_kernels_coco": ["tests/test_regressions_coco.py", "tests/test_regressions_coco_batch.py",
+                      "tests/test_regressions_coco_errors.py", "tests/test_regressions_overlap.py",
+                      "tests/test_coco.py", "tests/test_overlap.py",
                       "src/rlemask/coco.py", "src/rlemask/overlap.py"],
-    "_kernels_metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py", "src/rlemask/metrics/_pixel.py",
+    "_kernels_metrics": ["tests/test_regressions_metrics.py", "tests/test_regressions_metrics_api.py", "tests/test_metrics.py",
+                         "src/rlemask/metrics/_pixel.py",
                          "src/rlemask/metrics/_distance.py", "src/rlemask/metrics/_competition.py"],
-    "_kernels_overlap": ["tests/test_overlap.py", "tests/test_metrics.py", "src/rlemask/overlap.py"],
-    "_kernels_postprocess": ["tests/test_postprocess.py", "src/rlemask/postprocess.py"],
+    "_kernels_overlap": ["tests/test_regressions_overlap.py", "tests/test_overlap.py", "tests/test_metrics.py",
+                         "src/rlemask/overlap.py"],
+    "_kernels_postprocess": ["tests/test_regressions_postprocess.py", "tests/test_postprocess.py",
+                             "src/rlemask/postprocess.py"],
     "_codes": ["tests/test_regressions_rle.py", "tests/test_rle.py", "tests/test_folds.py"],
     "_convert": ["tests/test_regressions_convert.py", "tests/test_regressions_rle.py", "tests/test_regressions_metrics.py", "tests/test_convert.py",
                  "tests/test_rle.py", "tests/test_metrics.py"],
@@ -1187,7 +1195,7 @@ def write_reports(out: Path, results: list[Result], rows: list[dict], meta: dict
                                                   "mutants": [asdict(r) for r in results]}, indent=1))
     md = [f"# Mutation report\n\n{meta['command']}\n\nprofile={meta['profile']} hypothesis_seed={meta['seed']} "
           f"jobs={meta['jobs']} wall={meta['wall_s']:.0f} s coverage maps={meta.get('coverage_s', 0)} s "
-          f"selection: {meta.get('selection')}" + (f" PARTIAL: {meta['partial']} run" if meta.get("partial") else "") + "\n",
+          f"selection: {meta.get('selection')}" + (" NUMBA_BOUNDSCHECK=1" if meta.get("boundscheck") else "") + (f" PARTIAL: {meta['partial']} run" if meta.get("partial") else "") + "\n",
           "| module | mutants | killed | timeout | survived (not covered) | pending | equivalent | error | score | time (s) | s/mutant |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -1244,7 +1252,8 @@ def _meta(args: argparse.Namespace, argv: list[str] | None, t_start: float, tota
             "wall_s": time.monotonic() - t_start, "generated": total, "run": len(results),
             "tests": plan.tests, "coverage_s": cover_s,
             "python_kernels": {n: o for n, o in plan.python.items()}, "compiled_baseline_s": plan.compiled,
-            "selection": "off" if args.no_select or args.tests else "coverage (pure-Python modules)"}
+            "selection": "off" if args.no_select or args.tests else "coverage (pure-Python modules)",
+            "boundscheck": bool(args.boundscheck)}
 
 
 def select_modules(src_pkg: Path, patterns: list[str]) -> list[str]:
@@ -1315,6 +1324,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the mutants of numba kernel modules with NUMBA_DISABLE_JIT=1 (plain Python: no compile, "
                    "tests selected by coverage); a survivor, timeout or kill by an IndexError-like error is re-run "
                    "compiled, and that outcome counts")
+    p.add_argument("--boundscheck", action="store_true",
+                   help="compiled runs (baselines included) with NUMBA_BOUNDSCHECK=1: a kernel mutant that reads or "
+                   "writes outside an array raises IndexError, a failed test, instead of touching memory it does not "
+                   "own (often harmless by luck, so it survives without this); plain-Python runs check bounds anyway")
     p.add_argument("--check-python", action="store_true",
                    help="with --python-kernels: run each kernel mutant both compiled (every mapped file) and as plain "
                    "Python; report where the outcomes differ")
@@ -1333,6 +1346,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cover", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.python_kernels = args.python_kernels or args.check_python or args.defer_compiled
+    if args.boundscheck:  # read by _env() for every run (the runners re-read numba's configuration per run)
+        os.environ["NUMBA_BOUNDSCHECK"] = "1"
+    else:
+        os.environ.pop("NUMBA_BOUNDSCHECK", None)
     if args.runner:
         return runner_loop()
     if args.cover:
