@@ -100,3 +100,17 @@ def test_list_sizes_past_the_int64_limit_are_invalid(size):
     # the same size as a tuple already is
     with pytest.raises(InvalidRleError):
         from_coco({"size": tuple(size), "counts": b""})
+
+
+def test_the_last_counts_character_o_is_read_by_every_kernel():
+    """'o' (byte 111, value 63: the more bit and 31) is the largest valid counts character; the
+    area kernel must take it as a digit, as decode does (``_kernels_coco::_area::> -> >=#0``:
+    'o' was rejected as a bad byte by ``area_many`` only)."""
+    from rlemask import coco, overlap
+
+    obj = {"size": [6, 7], "counts": b"011o00WO"}
+    mask = coco.decode(obj)
+    assert int(mask.sum()) == 40
+    assert coco.encode(mask) == obj
+    assert overlap.area_many([obj]).tolist() == [40]
+    assert overlap.area_many([obj, obj]).tolist() == [40, 40]
