@@ -171,3 +171,46 @@ def test_a_stray_2_is_found_by_the_numpy_twin_too(monkeypatch, side):
     pair = (bad, ones) if side == "truth" else (ones, bad)
     with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2, 1\] = 2;"):
         dice(*pair)
+
+
+# ----------------------------------------------------------------------------------
+# Hausdorff through the numpy twin (rlemask._tier): empty and nested masks
+# ----------------------------------------------------------------------------------
+
+
+def _volume(*voxels, shape=(2, 4, 5)):
+    m = np.zeros(shape, np.uint8)
+    for v in voxels:
+        m[v] = 1
+    return m
+
+
+@pytest.mark.parametrize("twin", [True, False])
+@pytest.mark.parametrize(
+    "truth, pred, symmetric, directed",
+    [
+        # equal masks: both directed distances are skipped (each lies inside the other)
+        (_volume((0, 1, 1), (1, 3, 4)), _volume((0, 1, 1), (1, 3, 4)), 0.0, 0.0),
+        # truth inside pred: h(truth, pred) skipped, h(pred, truth) = 3 (1,3,4 -> 1,3,1)
+        (_volume((1, 3, 1)), _volume((1, 3, 1), (1, 3, 4)), 3.0, 0.0),
+        # pred inside truth: h(truth, pred) = 4 (0,0,0 -> 0,0,4), h(pred, truth) skipped
+        (_volume((0, 0, 0), (0, 0, 4)), _volume((0, 0, 4)), 4.0, 4.0),
+        # one side empty
+        (_volume(), _volume((1, 2, 3)), math.inf, 0.0),
+        (_volume((1, 2, 3)), _volume(), math.inf, math.inf),
+        (_volume(), _volume(), 0.0, 0.0),
+    ],
+)
+def test_hausdorff_of_empty_equal_and_nested_masks(monkeypatch, twin, truth, pred, symmetric, directed):
+    """Kills ``_hausdorff_u8``: ``max(values, default=0.0) -> default=1.0`` (the twin's result
+    when both directed distances are skipped) and ``elif ca == 0 or cb == 0`` ->
+    ``ca == -1`` (an empty truth reached the twin, whose ``d.min(axis=1)`` over no
+    boundary voxel raises ``ValueError``; the kernel gives inf). The root conftest
+    switches the twin off, so without the patch no test reaches it in-process."""
+    from rlemask import _tier
+    from rlemask.metrics import hausdorff
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: twin)
+    assert hausdorff(truth, pred) == symmetric
+    assert hausdorff(truth, pred, directed=True) == directed
+    assert hausdorff(pred, truth) == symmetric
