@@ -214,3 +214,42 @@ def test_hausdorff_of_empty_equal_and_nested_masks(monkeypatch, twin, truth, pre
     assert hausdorff(truth, pred) == symmetric
     assert hausdorff(truth, pred, directed=True) == directed
     assert hausdorff(pred, truth) == symmetric
+
+
+@pytest.mark.parametrize("twin", [True, False])
+def test_hausdorff_below_one_voxel_with_fine_spacing(monkeypatch, twin):
+    """Kills ``_directed_max_sq_np``: ``best = 0.0 -> 1.0`` (a start of 1 hides every squared
+    distance below 1, which a spacing under 1 makes)."""
+    from rlemask import _tier
+    from rlemask.metrics import hausdorff
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: twin)
+    truth = _volume((0, 1, 1), (1, 1, 1), shape=(2, 3, 3))
+    pred = _volume((0, 1, 1), shape=(2, 3, 3))
+    assert hausdorff(truth, pred, spacing=(0.5, 1.0, 1.0)) == 0.5
+    assert hausdorff(truth, pred, spacing=(0.5, 1.0, 1.0), directed=True) == 0.5
+    assert hausdorff(pred, truth, spacing=(0.5, 1.0, 1.0), directed=True) == 0.0
+    truth = _volume((0, 1, 1), (0, 1, 2), shape=(2, 3, 3))
+    pred = _volume((0, 1, 1), shape=(2, 3, 3))
+    assert hausdorff(truth, pred, spacing=(1.0, 1.0, 0.25)) == 0.25
+
+
+@pytest.mark.parametrize("twin", [True, False])
+def test_hausdorff_to_a_plane_of_more_than_65536_boundary_voxels(monkeypatch, twin):
+    """Kills ``_directed_max_sq_np``'s chunking of the queries: with more than 2**16 boundary
+    voxels a chunk is one query (``step = max(1, 2**16 // len(edge))``); ``max(0, ...)`` and
+    ``min(1, ...)`` give a step of 0 (``range`` raises ``ValueError``) and
+    ``queries[lo : lo + step - 1]`` an empty chunk (``ValueError`` from ``max``); a query
+    dropped from a chunk would lose the distance."""
+    from rlemask import _tier
+    from rlemask.metrics import hausdorff
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: twin)
+    plane = np.zeros((3, 300, 300), np.uint8)
+    plane[0] = 1  # 90,000 voxels, every one on the boundary
+    pred = plane.copy()
+    pred[2, 299, 299] = 1  # the one query: 2 slices away
+    pred[1, 0, 0] = 1  # a nearer one before it
+    assert hausdorff(plane, pred) == 2.0
+    assert hausdorff(pred, plane, directed=True) == 2.0
+    assert hausdorff(plane, pred, directed=True) == 0.0
