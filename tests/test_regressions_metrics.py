@@ -253,3 +253,33 @@ def test_hausdorff_to_a_plane_of_more_than_65536_boundary_voxels(monkeypatch, tw
     assert hausdorff(plane, pred) == 2.0
     assert hausdorff(pred, plane, directed=True) == 2.0
     assert hausdorff(plane, pred, directed=True) == 0.0
+
+
+def test_hausdorff_scratch_buffers_fit_the_kernels_run_as_python(monkeypatch):
+    """Kills ``_directed_max_sq``: ``fw`` one float short per row (``side + 1 -> side``).
+
+    numba does not check bounds, so a compiled kernel writing one float64 past its
+    scratch row (``z[n] = inf`` of the lower envelope, with every position of the longest
+    axis a feature) gives the right distance and corrupts the heap silently. The same
+    kernels as plain Python (their undecorated functions) index numpy arrays, which
+    raise ``IndexError`` there. A full row of ``pred`` along the longest axis (6 and 9)
+    fills every envelope.
+    """
+    from rlemask import _kernels_metrics as K
+    from rlemask.metrics import hausdorff
+
+    compiled = []
+    cases = []
+    for shape, row in (((2, 6, 9), (0, 2, slice(None))), ((2, 9, 6), (0, slice(None), 2))):
+        pred = np.zeros(shape, np.uint8)
+        pred[row] = 1
+        truth = pred.copy()
+        truth[1, 0, 0] = 1
+        truth[1, -1, -1] = 1
+        cases.append((truth, pred))
+        compiled.append(hausdorff(truth, pred))
+    assert compiled == [math.sqrt(1 + 3**2)] * 2  # the far corner: 1 slice and 3 rows (columns) away
+    monkeypatch.setattr(K, "_envelope_1d", K._envelope_1d.py_func)
+    for name in ("axis0_sq", "query_bounds", "refine_max"):
+        monkeypatch.setattr(K, name, getattr(K, f"_{name}"))
+    assert [hausdorff(t, p) for t, p in cases] == compiled
