@@ -68,3 +68,70 @@ def test_progress_bar_only_for_200_images_or_more_without_quiet(tmp_path, monkey
     calls.clear()
     assert main(["encode", str(out), "-o", str(tmp_path / "back.csv")] + (["-q"] if quiet else [])) == 0
     assert calls == ([(n_images, "encode")] if bar else [])
+
+
+@pytest.mark.parametrize(
+    ("exc", "text"),
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (OSError(13, "Permission denied", "/data/out/a.png"), "Permission denied: '/data/out/a.png'"),
+        (OSError(9, "Bad file descriptor", 3), "Bad file descriptor"),  # a file descriptor is no name
+        (OSError("no strerror"), "no strerror"),
+        (MemoryError(), "out of memory"),
+        (MemoryError("12 GiB"), "out of memory: 12 GiB"),
+        (KeyError(4), "KeyError: 4"),
+    ],
+)
+def test_describe_names_the_file_only_when_there_is_one(exc, text):
+    """Kills ``_describe``: ``exc.filename and not isinstance(...) -> or`` (": None" after a
+    reason without a file) and ``not isinstance -> isinstance`` (the file name dropped)."""
+    from rlemask.commands.codec import _describe
+
+    assert _describe(exc) == text
+
+
+def test_four_classes_make_an_rgba_png(tmp_path):
+    """Kills ``_save_png``: ``{3: "RGB", 4: "RGBA"} -> {3: "RGB", 5: "RGBA"}`` (a 4-class PNG
+    failed with ``KeyError: 4``)."""
+    from PIL import Image
+
+    csv = _write_csv(tmp_path / "t.csv", [("a", "w", "1 1"), ("a", "x", "2 1"), ("a", "z", "4 1")])
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--shape", "2x2", "--out", str(out), "--classes", "w,x,y,z", "-q"]) == 0
+    with Image.open(out / "a.png") as im:
+        assert im.mode == "RGBA"
+        rgba = np.asarray(im)
+    assert rgba.shape == (2, 2, 4)
+    np.testing.assert_array_equal(rgba[..., 0], [[255, 0], [0, 0]])
+    np.testing.assert_array_equal(rgba[..., 1], [[0, 255], [0, 0]])
+    np.testing.assert_array_equal(rgba[..., 2], [[0, 0], [0, 0]])
+    np.testing.assert_array_equal(rgba[..., 3], [[0, 0], [0, 255]])
+
+
+def test_a_nul_in_a_csv_on_stdin_fails_its_row_only(tmp_path, capsys, monkeypatch):
+    """Kills ``run_decode``: ``read_input("-", ..., allow_nul=True) -> False`` (the whole
+    standard input refused as binary instead of one bad row)."""
+    import io
+    import types
+
+    data = b"id,class,segmentation\na\x00b,stomach,1 1\nc,stomach,2 1\n"
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
+    out = tmp_path / "out"
+    assert main(["decode", "-", "--shape", "1x2", "--out", str(out), "--format", "npy"]) == 1
+    err = capsys.readouterr().err
+    assert "<stdin>:2: id='a\\x00b': not a usable image id: the id holds a NUL character" in err
+    assert _files(out) == ["c.npy"]
+    np.testing.assert_array_equal(np.load(out / "c.npy")[..., 2], [[0, 1]])
+
+
+def test_a_csv_file_without_the_csv_suffix_and_a_string_named_like_a_file(tmp_path, monkeypatch):
+    """Kills ``run_decode``: ``isfile(source) and not _RLE_RE.fullmatch(source)`` ->
+    ``and _RLE_RE.fullmatch``: an existing file whose name is not digits is read as a CSV
+    (any suffix); a run-length string stays a string even when a file has that name."""
+    monkeypatch.chdir(tmp_path)
+    _write_csv(tmp_path / "table.txt", [("a", "stomach", "2 1")])
+    assert main(["decode", "table.txt", "--shape", "1x2", "--out", "out", "--format", "npy", "-q"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "a.npy")[..., 2], [[0, 1]])
+    _write_csv(tmp_path / "1 1", [("b", "stomach", "2 1")])  # a file named like the string
+    assert main(["decode", "1 1", "--shape", "1x2", "-o", "m.npy"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), [[1, 0]])
