@@ -135,3 +135,39 @@ def test_a_csv_file_without_the_csv_suffix_and_a_string_named_like_a_file(tmp_pa
     _write_csv(tmp_path / "1 1", [("b", "stomach", "2 1")])  # a file named like the string
     assert main(["decode", "1 1", "--shape", "1x2", "-o", "m.npy"]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), [[1, 0]])
+
+
+@pytest.mark.parametrize(("fmt", "per_pixel"), [("npy", 1), ("npz", 1), ("text", 1), ("png", 2)])
+def test_one_string_budget_is_exact(tmp_path, capsys, fmt, per_pixel):
+    """Kills ``_decode_one``: the bytes a pixel of a non-PNG output (``1 -> 0``: never over
+    budget; ``1 -> 2``: twice too many), at the budget and one byte under it."""
+    need = 10 * 10 * per_pixel
+    out = tmp_path / f"m.{ {'text': 'txt'}.get(fmt, fmt) }"
+    assert main(["decode", "1 1", "--shape", "10x10", "-o", str(out), "--max-memory", str(need)]) == 0
+    assert out.exists()
+    out.unlink()
+    assert main(["decode", "1 1", "--shape", "10x10", "-o", str(out), "--max-memory", str(need - 1)]) == 2
+    assert f"--shape 10x10 needs {need} B of buffers, more than --max-memory {need - 1} B" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_one_string_is_strict_unless_loose(tmp_path, capsys):
+    """Kills ``_decode_one``: ``strict=not args.loose -> strict=args.loose``."""
+    out = tmp_path / "m.npy"
+    assert main(["decode", "3 1 1 1", "--shape", "2x2", "-o", str(out)]) == 1
+    assert "starts before run 0" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["decode", "3 1 1 1", "--shape", "2x2", "-o", str(out), "--loose"]) == 0
+    np.testing.assert_array_equal(np.load(out), [[1, 0], [1, 0]])
+
+
+@pytest.mark.parametrize(("height", "width"), [("-1", "2"), ("2", "-1"), ("-1", "-1")])
+def test_a_negative_size_column_fails_its_row(tmp_path, capsys, height, width):
+    """Kills ``_size_problem``: ``h < 0 -> h < -1`` (and ``w``): a height of -1 passed as a size."""
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "", height, width), ("b", "stomach", "1 1", "1", "2")],
+                     header="id,class,segmentation,height,width")
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--out", str(out), "--format", "npy", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert f"t.csv:2: id='a': height={height}, width={width} is a negative size; expected non-negative ints" in err
+    assert _files(out) == ["b.npy"]
