@@ -171,3 +171,56 @@ def test_a_negative_size_column_fails_its_row(tmp_path, capsys, height, width):
     err = capsys.readouterr().err
     assert f"t.csv:2: id='a': height={height}, width={width} is a negative size; expected non-negative ints" in err
     assert _files(out) == ["b.npy"]
+
+
+def test_blank_and_whitespace_lines_of_a_csv_are_skipped(tmp_path, capsys):
+    """Kills ``_read_rows``: ``not fields or (len(fields) == 1 and not fields[0].strip())``
+    -> ``and`` / ``len(fields) == 0`` / ``== 2`` / ``fields[0].strip()`` / ``fields[1]``
+    (a line of spaces read as a row with an empty id, or an ``IndexError``)."""
+    text = "\n   \nid,class,segmentation\n\na,stomach,1 1\n  \t \nb,stomach,2 1\n\n"
+    csv = tmp_path / "t.csv"
+    csv.write_text(text)
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert _files(out) == ["a.npy", "b.npy"]
+    np.testing.assert_array_equal(np.load(out / "b.npy")[..., 2], [[0, 1]])
+    # the line numbers of bad rows still count the skipped lines
+    csv.write_text(text.replace("2 1", "9 1"))
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "t.csv:7: id='b': class 'stomach': " in err and "(start=9, length=1)" in err
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf", b'""\n', b'\xef\xbb\xbf""\r\n""\n'])
+def test_a_csv_without_a_header_line_is_a_usage_error(tmp_path, capsys, data):
+    """Kills ``_read_rows``: ``raise ValueError("the file is empty ...") -> pass`` (a file
+    that is not blank as bytes but holds no field: a byte order mark, an empty quoted field)."""
+    csv = tmp_path / "t.csv"
+    csv.write_bytes(data)
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(tmp_path / "out")]) == 2
+    assert f"cannot read {str(csv)!r} as CSV: the file is empty; expected a header line" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("table", "fragment"),
+    [
+        ("id,height\na,1\n", "has no column(s) ['width']; expected id,height,width"),
+        ("id,width,x\na,1,2\n", "has no column(s) ['height']; expected id,height,width"),
+        ("id,height,width\na,abc,2\n", "id='a' has height='abc', width='2'; expected ints"),
+        ("id,height,width\na,1,2.5\n", "id='a' has height='1', width='2.5'; expected ints"),
+    ],
+)
+def test_a_bad_images_table_is_a_usage_error(tmp_path, capsys, table, fragment):
+    """Kills ``_image_sizes``: both ``raise LayoutError -> pass`` (a table without a size
+    column, a size that is not an int)."""
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text(table)
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "1 1")])
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--images", str(sizes), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read image sizes from --images {str(sizes)!r}: --images {str(sizes)!r}" in err
+    assert fragment in err
+    assert not out.exists()
