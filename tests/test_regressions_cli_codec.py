@@ -224,3 +224,42 @@ def test_a_bad_images_table_is_a_usage_error(tmp_path, capsys, table, fragment):
     assert f"cannot read image sizes from --images {str(sizes)!r}: --images {str(sizes)!r}" in err
     assert fragment in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("fmt", "classes", "code"), [("png", "organ", 0), ("png", "a,b", 2), ("png", "a,b,c,d,e", 2),
+                                                       ("npz", "a,b", 0), ("npy", "a,b", 0), ("npz", "a,b,c,d,e", 0)])
+def test_png_channels_are_1_3_or_4_and_other_formats_any(tmp_path, capsys, fmt, classes, code):
+    """Kills ``_decode_csv``: ``fmt == "png" -> !=`` (two classes refused as npz) and
+    ``(1, 3, 4) -> (0, 3, 4)`` / ``(2, 3, 4)`` (a one-class PNG refused, two accepted)."""
+    names = classes.split(",")
+    csv = _write_csv(tmp_path / "t.csv", [("a", names[-1], "2 1")])
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", fmt, "--classes", classes, "-q"]) == code
+    if code:
+        assert f"a PNG holds 1, 3 or 4 channels, not {len(names)}; use --format npz" in capsys.readouterr().err
+        assert not out.exists()
+        return
+    assert _files(out) == [f"a.{fmt}"]
+    if fmt == "png":
+        from PIL import Image
+
+        with Image.open(out / "a.png") as im:
+            np.testing.assert_array_equal(np.asarray(im), [[0, 255]])
+    else:
+        data = np.load(out / f"a.{fmt}")
+        mask = data["mask"] if fmt == "npz" else data
+        assert mask.shape == (1, 2, len(names))
+        np.testing.assert_array_equal(mask[..., -1], [[0, 1]])
+
+
+def test_an_id_whose_file_name_is_exactly_the_limit_is_written(tmp_path, capsys):
+    """Kills ``_id_problem``: ``size > limit -> >=`` (a file name of exactly NAME_MAX bytes refused)."""
+    from rlemask._io import name_max
+
+    out = tmp_path / "out"
+    limit = name_max(tmp_path)
+    fits, too_long = "a" * (limit - len(".npy")), "b" * (limit - len(".npy") + 1)
+    csv = _write_csv(tmp_path / "t.csv", [(fits, "stomach", "1 1"), (too_long, "stomach", "1 1")])
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 1
+    assert f"is {limit + 1} bytes, more than the {limit} the file system allows" in capsys.readouterr().err
+    assert _files(out) == [fits + ".npy"]
