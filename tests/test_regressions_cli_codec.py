@@ -263,3 +263,44 @@ def test_an_id_whose_file_name_is_exactly_the_limit_is_written(tmp_path, capsys)
     assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 1
     assert f"is {limit + 1} bytes, more than the {limit} the file system allows" in capsys.readouterr().err
     assert _files(out) == [fits + ".npy"]
+
+
+@pytest.mark.parametrize(("fmt", "classes", "per_pixel"), [("png", "organ", 1 + 1), ("png", "a,b,c", 3 + 4), ("png", "a,b,c,d", 4 + 4),
+                                                            ("npz", "a,b", 2), ("npy", "organ", 1)])
+def test_csv_budget_with_shape_is_exact_on_a_non_square_image(tmp_path, capsys, fmt, classes, per_pixel):
+    """Kills ``_decode_csv``'s ``--shape`` budget: the PNG bytes of one class (``> 1 -> >= 1``,
+    ``> 0``, ``else 1 -> 0`` / ``2``) and the pixels ``shape[0] * shape[1]`` (``shape[-1]``,
+    ``shape[1]``, ``shape[0]`` twice), at the budget and one byte under it, with --shape 3x5."""
+    names = classes.split(",")
+    need = 3 * 5 * per_pixel
+    csv = _write_csv(tmp_path / "t.csv", [("a", names[0], "1 1")])
+    argv = ["decode", str(csv), "--shape", "3x5", "--format", fmt, "--classes", classes, "-q"]
+    assert main(argv + ["--out", str(tmp_path / "ok"), "--max-memory", str(need)]) == 0
+    assert _files(tmp_path / "ok") == [f"a.{fmt}"]
+    assert main(argv + ["--out", str(tmp_path / "no"), "--max-memory", str(need - 1)]) == 2
+    err = capsys.readouterr().err
+    assert (f"--shape 3x5 needs {need} B of buffers, more than --max-memory {need - 1} B; raise --max-memory if the "
+            f"machine has the memory (one image, {len(names)} class(es), {fmt})") in err
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("header", ["image,class,segmentation", "id,klass,segmentation", "id,class,rle", "id,segmentation"])
+def test_a_csv_needs_id_class_and_a_mask_column(tmp_path, capsys, header):
+    """Kills ``_decode_csv``: ``"id" not in columns or "class" not in columns or value_col is None``
+    -> ``and`` (a table missing one of the three read on)."""
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "1 1")[: len(header.split(","))]], header=header)
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(tmp_path / "out")]) == 2
+    columns = header.split(",")
+    assert (f"{str(csv)!r} has columns {columns}; expected id,class,segmentation (train.csv) or "
+            "id,class,predicted (submission)") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("extra", ["height", "width"])
+def test_one_size_column_is_no_size(tmp_path, capsys, extra):
+    """Kills ``_decode_csv``: ``has_size = "height" in columns and "width" in columns -> or``."""
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "1 1", "2")], header=f"id,class,segmentation,{extra}")
+    assert main(["decode", str(csv), "--out", str(tmp_path / "out")]) == 2
+    assert "no image size: give --shape HxW, --images ROOT (or a CSV with id,height,width), or height,width columns" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
