@@ -304,3 +304,31 @@ def test_one_size_column_is_no_size(tmp_path, capsys, extra):
     assert "no image size: give --shape HxW, --images ROOT (or a CSV with id,height,width), or height,width columns" in (
         capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_failure_count_and_the_rows_after_a_too_long_row(tmp_path, capsys):
+    """Kills ``_decode_csv``: ``failures += 1 -> -= 1`` (the summary's count) and the
+    ``continue -> break`` after a row with too many fields (the rows after it dropped)."""
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "1 1", "extra"), ("b", "stomach", "2 1"),
+                                          ("c", "nowhere", "1 1"), ("d", "stomach", "1 1")])
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "t.csv:2: id='a': 4 fields; expected at most 3 (id,class,segmentation)" in err
+    assert "t.csv:4: id='c': unknown class 'nowhere'" in err
+    assert f"rlemask decode: 2 row(s) failed; 2 image(s) not written, 2 written to {str(out)!r}" in err
+    assert _files(out) == ["b.npy", "d.npy"]
+
+
+def test_the_id_column_last_and_rows_too_short_to_reach_it(tmp_path, capsys):
+    """Kills ``_decode_csv``: ``at["id"] < len(fields)`` -> ``< len(fields) - 1`` (an id in the
+    last field read as empty) and ``<= len(fields)`` (``IndexError`` on a row that ends
+    before the id column)."""
+    csv = _write_csv(tmp_path / "t.csv", [("stomach", "1 1", "a"), ("stomach", "2 1")], header="class,segmentation,id")
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "t.csv:3: id='': not a usable image id: empty id; expected a name for the output file" in err
+    assert f"rlemask decode: 1 row(s) failed; 1 image(s) not written, 1 written to {str(out)!r}" in err
+    assert _files(out) == ["a.npy"]
+    np.testing.assert_array_equal(np.load(out / "a.npy")[..., 2], [[1, 0]])
