@@ -332,3 +332,23 @@ def test_the_id_column_last_and_rows_too_short_to_reach_it(tmp_path, capsys):
     assert f"rlemask decode: 1 row(s) failed; 1 image(s) not written, 1 written to {str(out)!r}" in err
     assert _files(out) == ["a.npy"]
     np.testing.assert_array_equal(np.load(out / "a.npy")[..., 2], [[1, 0]])
+
+
+def test_images_after_a_rejected_one_are_still_written(tmp_path, capsys):
+    """Kills two ``_decode_csv`` ``continue -> break``: after a row whose size differs from
+    its image's first row (never tested before), and in the write loop after an image with
+    a row rejected while reading (an unknown class)."""
+    header = "id,class,segmentation,height,width"
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "1 1", "1", "2"), ("a", "small_bowel", "1 1", "2", "2"),
+                                          ("b", "stomach", "2 1", "1", "2")], header=header)
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--out", str(out), "--format", "npy", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "t.csv:3: id='a': height=2, width=2 differs from the size of its first row (1, 2)" in err
+    assert _files(out) == ["b.npy"]
+    csv = _write_csv(tmp_path / "u.csv", [("a", "stomach", "1 1"), ("a", "nowhere", "1 1"), ("b", "stomach", "2 1")])
+    out = tmp_path / "out2"
+    assert main(["decode", str(csv), "--shape", "1x2", "--out", str(out), "--format", "npy", "-q"]) == 1
+    assert "u.csv:3: id='a': unknown class 'nowhere'" in capsys.readouterr().err
+    assert _files(out) == ["b.npy"]
+    np.testing.assert_array_equal(np.load(out / "b.npy")[..., 2], [[0, 1]])
