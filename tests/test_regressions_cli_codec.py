@@ -352,3 +352,40 @@ def test_images_after_a_rejected_one_are_still_written(tmp_path, capsys):
     assert "u.csv:3: id='a': unknown class 'nowhere'" in capsys.readouterr().err
     assert _files(out) == ["b.npy"]
     np.testing.assert_array_equal(np.load(out / "b.npy")[..., 2], [[0, 1]])
+
+
+def test_encode_orders_uwmgi_ids_by_case_day_and_slice_numbers(tmp_path):
+    """Kills ``_sort_key``: the day and slice numbers of the key (``m[2] -> m[1]`` / ``m[3]``,
+    ``m[3] -> m[2]``): days and slices compare as numbers, not as text, within one case."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    names = ["case1_day10_slice_0002", "case1_day2_slice_10", "case1_day2_slice_9", "case1_day2_slice_0003",
+             "case1_day2_slice_0001", "case0_day99_slice_0099", "z", "case1_day2"]
+    for name in names:
+        np.save(folder / f"{name}.npy", np.zeros((1, 1), np.uint8))
+    out = tmp_path / "out.csv"
+    assert main(["encode", str(folder), "-o", str(out), "--classes", "organ", "-q"]) == 0
+    ids = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert ids == ["case0_day99_slice_0099", "case1_day2_slice_0001", "case1_day2_slice_0003", "case1_day2_slice_9",
+                   "case1_day2_slice_10", "case1_day10_slice_0002", "case1_day2", "z"]
+
+
+@pytest.mark.parametrize("suffix", ["npy", "npz"])
+def test_encode_budget_of_an_array_file_is_exact(tmp_path, capsys, suffix):
+    """Kills ``_Probe.__init__``: the default ``extra=0`` (bytes on top of the array, only
+    Pillow's image has any) moved to -1 or 1: the budget of a (4, 5, 3) uint8 file is its
+    60 bytes plus the 60 of the mask, at the byte."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    mask = np.zeros((4, 5, 3), np.uint8)
+    if suffix == "npy":
+        np.save(folder / "a.npy", mask)
+    else:
+        np.savez(folder / "a.npz", mask=mask)
+    out = tmp_path / "out.csv"
+    assert main(["encode", str(folder), "-o", str(out), "--max-memory", "120"]) == 0
+    assert out.read_text().splitlines()[1:] == ["a,large_bowel,", "a,small_bowel,", "a,stomach,"]
+    out.unlink()
+    assert main(["encode", str(folder), "-o", str(out), "--max-memory", "119"]) == 1
+    assert f"a.{suffix}: shape=(4, 5, 3) needs 120 B of buffers, more than --max-memory 119 B" in capsys.readouterr().err
+    assert not out.exists()
