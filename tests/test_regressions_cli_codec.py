@@ -389,3 +389,25 @@ def test_encode_budget_of_an_array_file_is_exact(tmp_path, capsys, suffix):
     assert main(["encode", str(folder), "-o", str(out), "--max-memory", "119"]) == 1
     assert f"a.{suffix}: shape=(4, 5, 3) needs 120 B of buffers, more than --max-memory 119 B" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", ["npy", "npz"])
+def test_encode_budget_of_a_2d_array_file_is_exact(tmp_path, capsys, suffix):
+    """Kills ``_Probe.pixels``: ``len(shape) >= 2 -> > 2`` / ``>= 3`` (a (height, width)
+    file counted as 0 pixels) and ``shape[0] * shape[1] -> shape[0] * shape[0]``: a (4, 5)
+    uint8 file for one class is 20 bytes plus the 20 of the mask, at the byte."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    mask = np.zeros((4, 5), np.uint8)
+    mask[3, 4] = 1
+    if suffix == "npy":
+        np.save(folder / "a.npy", mask)
+    else:
+        np.savez(folder / "a.npz", mask=mask)
+    out = tmp_path / "out.csv"
+    assert main(["encode", str(folder), "-o", str(out), "--classes", "organ", "--max-memory", "40"]) == 0
+    assert out.read_text().splitlines() == ["id,class,segmentation", "a,organ,20 1"]
+    out.unlink()
+    assert main(["encode", str(folder), "-o", str(out), "--classes", "organ", "--max-memory", "39"]) == 1
+    assert f"a.{suffix}: shape=(4, 5) needs 40 B of buffers, more than --max-memory 39 B" in capsys.readouterr().err
+    assert not out.exists()
