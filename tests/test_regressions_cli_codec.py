@@ -411,3 +411,83 @@ def test_encode_budget_of_a_2d_array_file_is_exact(tmp_path, capsys, suffix):
     assert main(["encode", str(folder), "-o", str(out), "--classes", "organ", "--max-memory", "39"]) == 1
     assert f"a.{suffix}: shape=(4, 5) needs 40 B of buffers, more than --max-memory 39 B" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _encode_one(tmp_path, name, write, argv=()):
+    folder = tmp_path / "masks"
+    folder.mkdir(parents=True)
+    write(folder / name)
+    out = tmp_path / "out.csv"
+    code = main(["encode", str(folder), "-o", str(out), "--classes", "organ", *argv])
+    return code, (out.read_text().splitlines() if out.exists() else None)
+
+
+def test_npy_files_of_format_2_0_are_read_and_3_0_refused(tmp_path, capsys):
+    """Kills ``_npy_header``: ``version == (2, 0)`` -> ``!=``, ``(1, 0)``, ``(3, 0)``, ``(2, -1)``,
+    ``(2, 1)`` (a valid 2.0 file refused) and ``raise ValueError -> pass`` for other versions."""
+    mask = np.zeros((2, 3), np.uint8)
+    mask[1, 2] = 1
+
+    def writer(version):
+        def write(path):
+            with open(path, "wb") as f:
+                np.lib.format.write_array(f, mask, version=version)
+        return write
+
+    assert _encode_one(tmp_path, "a.npy", writer((2, 0))) == (0, ["id,class,segmentation", "a,organ,6 1"])
+    code, _ = _encode_one(tmp_path / "v3", "a.npy", writer((3, 0)))
+    assert code == 1
+    assert "a.npy: is a .npy of format version 3.0; expected 1.0 or 2.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.array([[1, None]], dtype=object), "a.npy: holds Python objects (dtype object); expected numbers or bool"),
+        (np.zeros(6, np.uint8), "a.npy: has shape (6,); expected (height, width) or (height, width, channels)"),
+        (np.zeros((1, 2, 3, 1), np.uint8), "a.npy: has shape (1, 2, 3, 1); expected (height, width) or (height, width, channels)"),
+    ],
+)
+def test_npy_headers_refused_with_their_reason(tmp_path, capsys, array, message):
+    """Kills ``_npy_header``'s ``raise ValueError -> pass`` for object arrays and for shapes
+    that are not 2-D or 3-D (later checks refuse them too, with another reason)."""
+    code, lines = _encode_one(tmp_path, "a.npy", lambda p: np.save(p, array, allow_pickle=True))
+    assert (code, lines) == (1, None)
+    assert message in capsys.readouterr().err
+
+
+def test_npz_member_choice(tmp_path, capsys):
+    """Kills ``_probe``: ``len(names) == 1 -> == 0`` / ``names[0] -> names[1]`` (the only
+    array of an .npz not taken) and ``raise ValueError -> pass`` (two arrays, none 'mask')."""
+    mask = np.zeros((2, 3), np.uint8)
+    mask[0, 1] = 1
+    assert _encode_one(tmp_path, "a.npz", lambda p: np.savez(p, other=mask)) == (0, ["id,class,segmentation", "a,organ,2 1"])
+    code, lines = _encode_one(tmp_path / "two", "b.npz", lambda p: np.savez(p, x=mask, y=mask))
+    assert (code, lines) == (1, None)
+    assert "b.npz: holds arrays ['x', 'y'] but none named 'mask'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("dtype", "mode", "fmt", "itemsize"), [(np.uint16, "I;16", "PNG", 2), (np.int32, "I", "TIFF", 4),
+                                                               (np.float32, "F", "TIFF", 4), (">u2", "I;16B", "TIFF", 2)])
+def test_encode_budget_of_wide_image_modes_is_exact(tmp_path, capsys, dtype, mode, fmt, itemsize):
+    """Kills ``_probe``'s bytes per pixel of Pillow modes ``I``, ``F``, ``I;16``, ``I;16B`` (each
+    moved by one): a (2, 3) image of one class needs 6 x itemsize for the array, 6 x 4 for
+    Pillow's image and 6 for the mask, at the byte. ``I``, ``F`` and ``I;16B`` cannot be PNGs:
+    a TIFF named ``.png`` (files are opened by content)."""
+    from PIL import Image
+
+    array = np.zeros((2, 3), dtype)
+    array[1, 2] = 1
+    need = 6 * itemsize + 6 * 4 + 6
+
+    def write(path):
+        image = Image.new(mode, (3, 2)) if mode == "I;16B" else Image.fromarray(array)
+        if mode == "I;16B":
+            image.frombytes(array.astype(">u2").tobytes())
+        assert image.mode == mode
+        image.save(path, format=fmt)
+
+    assert _encode_one(tmp_path, "a.png", write, ["--max-memory", str(need)]) == (0, ["id,class,segmentation", "a,organ,6 1"])
+    code, lines = _encode_one(tmp_path / "under", "a.png", write, ["--max-memory", str(need - 1)])
+    assert (code, lines) == (1, None)
+    assert f"a.png: shape=(2, 3) needs {need} B of buffers, more than --max-memory {need - 1} B" in capsys.readouterr().err
