@@ -491,3 +491,64 @@ def test_encode_budget_of_wide_image_modes_is_exact(tmp_path, capsys, dtype, mod
     code, lines = _encode_one(tmp_path / "under", "a.png", write, ["--max-memory", str(need - 1)])
     assert (code, lines) == (1, None)
     assert f"a.png: shape=(2, 3) needs {need} B of buffers, more than --max-memory {need - 1} B" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "classes", "need"),
+    [
+        ("1", "organ", 6 + 6 + 6),  # array, Pillow's image (a byte a pixel), mask
+        ("L", "organ", 6 + 6 + 6),
+        ("P", "organ", 6 + 6 * 2 + 6),  # + the L copy of the palette image
+        ("LA", "a,b", 12 + 6 * 4 + 12),
+        ("RGB", "a,b,c", 18 + 6 * 4 + 18),
+        ("RGBA", "a,b,c", 24 + 6 * 4 + 18),  # alpha is no class
+    ],
+)
+def test_encode_budget_of_png_modes_is_exact(tmp_path, capsys, mode, classes, need):
+    """Kills ``_probe``'s other byte counts: the default itemsize 1 (``get(mode, 0 / 2)``), a
+    byte a pixel for modes 1, L, P (``1 -> 0 / 2``, ``in -> not in``), the extra byte of P
+    (``+ -> -``, ``1 -> 0 / 2``, ``== -> !=``, ``else 0 -> -1 / 1``) and the band axis only
+    for more than one band (``bands > 1 -> >= 1`` / ``> 0`` / ``> 2``): a (2, 3) PNG with one
+    set pixel per class, at the byte."""
+    from PIL import Image
+
+    n = len(classes.split(","))
+    array = np.zeros((2, 3, n), np.uint8)
+    for k in range(n):
+        array[k % 2, k, k] = 255
+
+    def write(path):
+        if mode in ("1", "L", "P"):
+            image = Image.fromarray(array[:, :, 0]).convert(mode)
+        elif mode == "RGBA":
+            image = Image.fromarray(np.dstack([array, np.full((2, 3), 255, np.uint8)]), "RGBA")
+        else:
+            image = Image.fromarray(array, mode)
+        assert image.mode == mode
+        image.save(path, format="PNG")
+
+    argv = ["encode", None, "-o", None, "--classes", classes]
+    for budget, code in ((need, 0), (need - 1, 1)):
+        folder = tmp_path / str(budget)
+        folder.mkdir()
+        write(folder / "a.png")
+        argv[1], argv[3] = str(folder), str(folder / "out.csv")
+        assert main(argv + ["--max-memory", str(budget)]) == code
+    lines = (tmp_path / str(need) / "out.csv").read_text().splitlines()
+    assert lines[0] == "id,class,segmentation" and len(lines) == 1 + n
+    assert lines[1].endswith(",1 1")
+    shape = "(2, 3)" if n == 1 else f"(2, 3, {4 if mode == 'RGBA' else n})"
+    assert f"a.png: shape={shape} needs {need} B of buffers, more than --max-memory {need - 1} B" in capsys.readouterr().err
+
+
+def test_a_png_shorter_than_its_header_is_left_to_pillow(tmp_path, capsys):
+    """Kills ``_png_size``: ``len(head) < 24 -> < 23`` (a 23-byte file whose 3 height bytes
+    were read as a size: a budget error instead of Pillow's)."""
+    import struct
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">I", 2**31) + b"\0\0\x10")
+    assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--max-memory", "1G"]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'a.png'}: " in err and "needs" not in err  # Pillow's own reason
