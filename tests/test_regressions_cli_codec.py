@@ -552,3 +552,52 @@ def test_a_png_shorter_than_its_header_is_left_to_pillow(tmp_path, capsys):
     assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--max-memory", "1G"]) == 1
     err = capsys.readouterr().err
     assert f"{folder / 'a.png'}: " in err and "needs" not in err  # Pillow's own reason
+
+
+def test_a_png_wider_than_2_to_the_24_is_refused_by_its_header(tmp_path, capsys):
+    """Kills ``_png_size``: ``head[16:20] -> head[17:20]`` (the width's high byte dropped: a
+    width of 2**24 + 1 read as 1, so Pillow's guard refused it instead of our budget)."""
+    import struct
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
+                                   + struct.pack(">II", 2**24 + 1, 1) + bytes(20))
+    assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--max-memory", "1M"]) == 1
+    assert "a.png: shape=(1, 16777217) needs 48.0 MiB of buffers, more than --max-memory 1.0 MiB" in capsys.readouterr().err
+
+
+def test_pillow_errors_inside_the_guard_are_not_swallowed(tmp_path, capsys):
+    """Kills ``_pillow_guard.__exit__``: ``return False -> True`` (an error of ``Image.open``
+    swallowed, then an ``UnboundLocalError`` about the size instead of Pillow's reason)."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"not an image at all, but long enough to be read")
+    assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot identify image file" in err and "UnboundLocalError" not in err
+
+
+def test_pillow_guard_is_the_budget_for_images_without_a_png_header(tmp_path, capsys):
+    """Kills ``_pillow_guard.__enter__``: ``max(1, budget) -> max(2, budget)``: with
+    --max-memory 1, a 1 x 2 TIFF named ``.png`` (no PNG header to read first) passes
+    Pillow's limit of 1 pixel: its decompression-bomb warning, made an error, names it."""
+    from PIL import Image
+
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    Image.fromarray(np.zeros((1, 2), np.uint8)).save(folder / "a.png", format="TIFF")
+    assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--classes", "organ", "--max-memory", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "a.png: DecompressionBombWarning: Image size (2 pixels) exceeds limit of 1 pixels" in err and "needs" not in err
+
+
+def test_load_refuses_data_that_does_not_match_its_header(tmp_path):
+    """Kills ``_load``: ``raise ValueError -> pass`` (the data of a file that changed after
+    its header was read; no file that stays the same reaches it, so ``_load`` is called
+    with the header of another file)."""
+    from rlemask.commands.codec import _load, _Probe
+
+    np.save(tmp_path / "a.npy", np.zeros((2, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"^has shape \(2, 2\) but its header says \(3, 3\)$"):
+        _load(tmp_path / "a.npy", _Probe((3, 3), 1), 1 << 20)
