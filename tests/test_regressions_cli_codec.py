@@ -601,3 +601,22 @@ def test_load_refuses_data_that_does_not_match_its_header(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((2, 2), np.uint8))
     with pytest.raises(ValueError, match=r"^has shape \(2, 2\) but its header says \(3, 3\)$"):
         _load(tmp_path / "a.npy", _Probe((3, 3), 1), 1 << 20)
+
+
+def test_encode_budget_of_the_run_length_text_is_exact(tmp_path, capsys):
+    """Kills ``_text_bytes``: ``3 * runs * (2 * digits + 2)`` with any constant or sign moved:
+    10 single-pixel runs of a (10, 10) mask (3 digits a number) need 3 * 10 * 8 = 240 bytes
+    of text on top of the 100 of the mask, at the byte."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    mask = np.zeros((10, 10), np.uint8)
+    mask.reshape(-1)[0:20:2] = 1
+    np.save(folder / "a.npy", mask)
+    out = tmp_path / "out.csv"
+    argv = ["encode", str(folder), "-o", str(out), "--classes", "organ", "--max-memory"]
+    assert main(argv + ["340"]) == 0
+    assert out.read_text().splitlines()[1] == "a,organ," + " ".join(f"{s} 1" for s in range(1, 20, 2))
+    out.unlink()
+    assert main(argv + ["339"]) == 1
+    assert "a.npy: class 'organ' (10 runs) needs 340 B of buffers, more than --max-memory 339 B" in capsys.readouterr().err
+    assert not out.exists()
