@@ -603,20 +603,29 @@ def test_load_refuses_data_that_does_not_match_its_header(tmp_path):
         _load(tmp_path / "a.npy", _Probe((3, 3), 1), 1 << 20)
 
 
-def test_encode_budget_of_the_run_length_text_is_exact(tmp_path, capsys):
-    """Kills ``_text_bytes``: ``3 * runs * (2 * digits + 2)`` with any constant or sign moved:
-    10 single-pixel runs of a (10, 10) mask (3 digits a number) need 3 * 10 * 8 = 240 bytes
-    of text on top of the 100 of the mask, at the byte."""
+@pytest.mark.parametrize(("shape", "order", "runs", "text"), [
+    ((10, 10), "C", 10, " ".join(f"{s} 1" for s in range(1, 20, 2))),
+    ((1, 100), "C", 10, " ".join(f"{s} 1" for s in range(1, 20, 2))),
+    ((10, 10), "F", 5, "1 2 21 2 41 2 61 2 81 2"),
+])
+def test_encode_budget_of_the_run_length_text_is_exact(tmp_path, capsys, shape, order, runs, text):
+    """Kills ``_text_bytes``: ``3 * runs * (2 * digits + 2)`` with any constant or sign moved,
+    and ``_count_runs``: the runs counted in the other order (``order == "C" -> !=``), the
+    first run (``prev = 0 -> 1``), the last chunk of one row (``range(0, h - 1, rows)``).
+    Ten single pixels (3 digits a number, 100 pixels) are 10 runs in C order, 5 in F order
+    (two rows), so 3 * runs * 8 bytes of text on top of the 100 of the mask, at the byte."""
     folder = tmp_path / "masks"
     folder.mkdir()
-    mask = np.zeros((10, 10), np.uint8)
+    mask = np.zeros(shape, np.uint8)
     mask.reshape(-1)[0:20:2] = 1
     np.save(folder / "a.npy", mask)
     out = tmp_path / "out.csv"
-    argv = ["encode", str(folder), "-o", str(out), "--classes", "organ", "--max-memory"]
-    assert main(argv + ["340"]) == 0
-    assert out.read_text().splitlines()[1] == "a,organ," + " ".join(f"{s} 1" for s in range(1, 20, 2))
+    need = 3 * runs * 8 + 100
+    argv = ["encode", str(folder), "-o", str(out), "--classes", "organ", "--order", order, "--max-memory"]
+    assert main(argv + [str(need)]) == 0
+    assert out.read_text().splitlines()[1] == "a,organ," + text
     out.unlink()
-    assert main(argv + ["339"]) == 1
-    assert "a.npy: class 'organ' (10 runs) needs 340 B of buffers, more than --max-memory 339 B" in capsys.readouterr().err
+    assert main(argv + [str(need - 1)]) == 1
+    assert f"a.npy: class 'organ' ({runs} runs) needs {need} B of buffers, more than --max-memory {need - 1} B" in (
+        capsys.readouterr().err)
     assert not out.exists()
