@@ -629,3 +629,21 @@ def test_encode_budget_of_the_run_length_text_is_exact(tmp_path, capsys, shape, 
     assert f"a.npy: class 'organ' ({runs} runs) needs {need} B of buffers, more than --max-memory {need - 1} B" in (
         capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_count_runs_joins_runs_across_its_chunks():
+    """Kills ``_count_runs``' chunking of masks over 2**24 pixels: rows of 2**24 + 1 pixels make
+    one row a chunk (``max(1, 2**24 // w)``; ``max(0, ...)`` is a step of 0), a run crossing
+    from one row to the next is one run (``prev = flat[-1]``, not ``flat[-2]`` / ``flat[0]``)
+    and no row of a chunk is dropped (``plane[r : r + rows - 1]``)."""
+    from rlemask.commands.codec import _count_runs
+
+    w = (1 << 24) + 1
+    mask = np.zeros((3, w), np.uint8)
+    mask[0, -1] = 1  # one run: the end of row 0 and the start of row 1
+    mask[1, 0] = 1
+    mask[2, 5] = 1
+    mask[2, -1] = 1
+    assert _count_runs(mask, "C") == 3
+    mask[1, 0] = 0
+    assert _count_runs(mask, "C") == 3
