@@ -647,3 +647,32 @@ def test_count_runs_joins_runs_across_its_chunks():
     assert _count_runs(mask, "C") == 3
     mask[1, 0] = 0
     assert _count_runs(mask, "C") == 3
+
+
+def test_encode_budget_when_every_other_pixel_is_a_run(tmp_path, capsys):
+    """Kills ``_encode_file``'s estimate of the runs before counting them, ``min(ones,
+    (pixels + 1) // 2)``: an estimate below the true count (``pixels - 1``, ``+ 0``, ``// 3``)
+    lets a mask of 5 pixels with 3 runs (1 0 1 0 1) pass a budget its text does not fit:
+    3 * 3 * 4 bytes of text and 5 of mask, at the byte."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.array([[1, 0, 1, 0, 1]], np.uint8))
+    out = tmp_path / "out.csv"
+    argv = ["encode", str(folder), "-o", str(out), "--classes", "organ", "--max-memory"]
+    assert main(argv + ["41"]) == 0
+    assert out.read_text().splitlines()[1] == "a,organ,1 1 3 1 5 1"
+    out.unlink()
+    assert main(argv + ["40"]) == 1
+    assert "a.npy: class 'organ' (3 runs) needs 41 B of buffers, more than --max-memory 40 B" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, "<U1", "datetime64[s]"])
+def test_encode_refuses_arrays_that_are_not_numbers(tmp_path, capsys, dtype):
+    """Kills ``_encode_file``: ``raise ValueError("has dtype ...") -> pass`` (a complex array
+    was encoded by its non-zero pixels)."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.zeros((2, 2), dtype))
+    assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--classes", "organ"]) == 1
+    assert f"a.npy: has dtype {np.dtype(dtype)}; expected numbers or bool" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
