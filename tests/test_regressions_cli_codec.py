@@ -676,3 +676,26 @@ def test_encode_refuses_arrays_that_are_not_numbers(tmp_path, capsys, dtype):
     assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--classes", "organ"]) == 1
     assert f"a.npy: has dtype {np.dtype(dtype)}; expected numbers or bool" in capsys.readouterr().err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_encode_output_and_empty_folder_usage_errors(tmp_path, capsys, monkeypatch):
+    """Kills ``run_encode``: ``if out != "-"`` -> ``==`` (an output that is a folder, or in a
+    missing folder, no longer a usage error) and ``not files and not refused`` ->
+    ``not files and refused`` (an empty folder, and a folder whose only files are refused)."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    assert main(["encode", "masks", "-o", "out.csv"]) == 2
+    assert "no .png, .npz or .npy mask files in 'masks'" in capsys.readouterr().err
+    np.save(folder / "a.npy", np.zeros((1, 2), np.uint8))
+    (tmp_path / "here").mkdir()
+    assert main(["encode", "masks", "-o", "here", "--classes", "organ"]) == 2
+    assert "-o 'here' is a folder; expected a CSV file name" in capsys.readouterr().err
+    assert main(["encode", "masks", "-o", "nowhere/out.csv", "--classes", "organ"]) == 2
+    assert "-o 'nowhere/out.csv': folder 'nowhere' does not exist" in capsys.readouterr().err
+    np.savez(folder / "a.npz", mask=np.zeros((1, 2), np.uint8))  # two files of one id: both refused
+    assert main(["encode", "masks", "-o", "out.csv", "--classes", "organ"]) == 1
+    err = capsys.readouterr().err
+    assert "id 'a' has 2 files (a.npy, a.npz); none encoded, keep one of them" in err
+    assert "all 2 file(s) failed; nothing encoded, 'out.csv' not written" in err
+    assert not (tmp_path / "out.csv").exists()
