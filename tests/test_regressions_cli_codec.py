@@ -554,17 +554,20 @@ def test_a_png_shorter_than_its_header_is_left_to_pillow(tmp_path, capsys):
     assert f"{folder / 'a.png'}: " in err and "needs" not in err  # Pillow's own reason
 
 
-def test_a_png_wider_than_2_to_the_24_is_refused_by_its_header(tmp_path, capsys):
-    """Kills ``_png_size``: ``head[16:20] -> head[17:20]`` (the width's high byte dropped: a
-    width of 2**24 + 1 read as 1, so Pillow's guard refused it instead of our budget)."""
+@pytest.mark.parametrize(("width", "height"), [(2**24 + 1, 1), (1, 2**24 + 1)])
+def test_a_png_wider_or_taller_than_2_to_the_24_is_refused_by_its_header(tmp_path, capsys, width, height):
+    """Kills ``_png_size``: ``head[16:20] -> head[17:20]`` and ``head[20:24] -> head[21:24]``
+    (the high byte of the width or height dropped: 2**24 + 1 read as 1, so Pillow's guard
+    refused the file instead of our budget)."""
     import struct
 
     folder = tmp_path / "masks"
     folder.mkdir()
     (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR"
-                                   + struct.pack(">II", 2**24 + 1, 1) + bytes(20))
+                                   + struct.pack(">II", width, height) + bytes(20))
     assert main(["encode", str(folder), "-o", str(tmp_path / "out.csv"), "--max-memory", "1M"]) == 1
-    assert "a.png: shape=(1, 16777217) needs 48.0 MiB of buffers, more than --max-memory 1.0 MiB" in capsys.readouterr().err
+    assert (f"a.png: shape=({height}, {width}) needs 48.0 MiB of buffers, more than --max-memory 1.0 MiB"
+            in capsys.readouterr().err)
 
 
 def test_pillow_errors_inside_the_guard_are_not_swallowed(tmp_path, capsys):
@@ -699,3 +702,14 @@ def test_encode_output_and_empty_folder_usage_errors(tmp_path, capsys, monkeypat
     assert "id 'a' has 2 files (a.npy, a.npz); none encoded, keep one of them" in err
     assert "all 2 file(s) failed; nothing encoded, 'out.csv' not written" in err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_images_after_one_missing_from_the_images_table_are_written(tmp_path, capsys):
+    """Kills ``_decode_csv``: ``continue -> break`` after an id that the --images table lacks."""
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text("id,height,width\nb,1,2\n")
+    csv = _write_csv(tmp_path / "t.csv", [("a", "stomach", "1 1"), ("b", "stomach", "2 1")])
+    out = tmp_path / "out"
+    assert main(["decode", str(csv), "--images", str(sizes), "--out", str(out), "--format", "npy", "-q"]) == 1
+    assert f"t.csv:2: id='a': no image with this id under --images {str(sizes)!r}" in capsys.readouterr().err
+    assert _files(out) == ["b.npy"]
