@@ -467,13 +467,15 @@ def test_npz_member_choice(tmp_path, capsys):
     assert "b.npz: holds arrays ['x', 'y'] but none named 'mask'" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")  # Pillow 12+; removed in 15
 @pytest.mark.parametrize(("dtype", "mode", "fmt", "itemsize"), [(np.uint16, "I;16", "PNG", 2), (np.int32, "I", "TIFF", 4),
-                                                               (np.float32, "F", "TIFF", 4), (">u2", "I;16B", "TIFF", 2)])
+                                                               (np.float32, "F", "TIFF", 4), (">u2", "I;16B", "TIFF", 2),
+                                                               ("<u2", "I;16L", "IM", 2)])
 def test_encode_budget_of_wide_image_modes_is_exact(tmp_path, capsys, dtype, mode, fmt, itemsize):
-    """Kills ``_probe``'s bytes per pixel of Pillow modes ``I``, ``F``, ``I;16``, ``I;16B`` (each
-    moved by one): a (2, 3) image of one class needs 6 x itemsize for the array, 6 x 4 for
-    Pillow's image and 6 for the mask, at the byte. ``I``, ``F`` and ``I;16B`` cannot be PNGs:
-    a TIFF named ``.png`` (files are opened by content)."""
+    """Kills ``_probe``'s bytes per pixel of Pillow modes ``I``, ``F``, ``I;16``, ``I;16B``, ``I;16L``
+    (each moved by one): a (2, 3) image of one class needs 6 x itemsize for the array, 6 x 4 for
+    Pillow's image and 6 for the mask, at the byte. Only ``I;16`` can be a PNG: the others are a
+    TIFF or an IM file named ``.png`` (files are opened by content)."""
     from PIL import Image
 
     array = np.zeros((2, 3), dtype)
@@ -481,9 +483,9 @@ def test_encode_budget_of_wide_image_modes_is_exact(tmp_path, capsys, dtype, mod
     need = 6 * itemsize + 6 * 4 + 6
 
     def write(path):
-        image = Image.new(mode, (3, 2)) if mode == "I;16B" else Image.fromarray(array)
-        if mode == "I;16B":
-            image.frombytes(array.astype(">u2").tobytes())
+        image = Image.new(mode, (3, 2)) if mode in ("I;16B", "I;16L") else Image.fromarray(array)
+        if mode in ("I;16B", "I;16L"):
+            image.frombytes(array.tobytes())
         assert image.mode == mode
         image.save(path, format=fmt)
 
