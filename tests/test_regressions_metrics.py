@@ -171,3 +171,115 @@ def test_a_stray_2_is_found_by_the_numpy_twin_too(monkeypatch, side):
     pair = (bad, ones) if side == "truth" else (ones, bad)
     with pytest.raises(InvalidMaskError, match=rf"^{side}\[1, 2, 1\] = 2;"):
         dice(*pair)
+
+
+# ----------------------------------------------------------------------------------
+# Hausdorff through the numpy twin (rlemask._tier): empty and nested masks
+# ----------------------------------------------------------------------------------
+
+
+def _volume(*voxels, shape=(2, 4, 5)):
+    m = np.zeros(shape, np.uint8)
+    for v in voxels:
+        m[v] = 1
+    return m
+
+
+@pytest.mark.parametrize("twin", [True, False])
+@pytest.mark.parametrize(
+    "truth, pred, symmetric, directed",
+    [
+        # equal masks: both directed distances are skipped (each lies inside the other)
+        (_volume((0, 1, 1), (1, 3, 4)), _volume((0, 1, 1), (1, 3, 4)), 0.0, 0.0),
+        # truth inside pred: h(truth, pred) skipped, h(pred, truth) = 3 (1,3,4 -> 1,3,1)
+        (_volume((1, 3, 1)), _volume((1, 3, 1), (1, 3, 4)), 3.0, 0.0),
+        # pred inside truth: h(truth, pred) = 4 (0,0,0 -> 0,0,4), h(pred, truth) skipped
+        (_volume((0, 0, 0), (0, 0, 4)), _volume((0, 0, 4)), 4.0, 4.0),
+        # one side empty
+        (_volume(), _volume((1, 2, 3)), math.inf, 0.0),
+        (_volume((1, 2, 3)), _volume(), math.inf, math.inf),
+        (_volume(), _volume(), 0.0, 0.0),
+    ],
+)
+def test_hausdorff_of_empty_equal_and_nested_masks(monkeypatch, twin, truth, pred, symmetric, directed):
+    """Kills ``_hausdorff_u8``: ``max(values, default=0.0) -> default=1.0`` (the twin's result
+    when both directed distances are skipped) and ``elif ca == 0 or cb == 0`` ->
+    ``ca == -1`` (an empty truth reached the twin, whose ``d.min(axis=1)`` over no
+    boundary voxel raises ``ValueError``; the kernel gives inf). The root conftest
+    switches the twin off, so without the patch no test reaches it in-process."""
+    from rlemask import _tier
+    from rlemask.metrics import hausdorff
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: twin)
+    assert hausdorff(truth, pred) == symmetric
+    assert hausdorff(truth, pred, directed=True) == directed
+    assert hausdorff(pred, truth) == symmetric
+
+
+@pytest.mark.parametrize("twin", [True, False])
+def test_hausdorff_below_one_voxel_with_fine_spacing(monkeypatch, twin):
+    """Kills ``_directed_max_sq_np``: ``best = 0.0 -> 1.0`` (a start of 1 hides every squared
+    distance below 1, which a spacing under 1 makes)."""
+    from rlemask import _tier
+    from rlemask.metrics import hausdorff
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: twin)
+    truth = _volume((0, 1, 1), (1, 1, 1), shape=(2, 3, 3))
+    pred = _volume((0, 1, 1), shape=(2, 3, 3))
+    assert hausdorff(truth, pred, spacing=(0.5, 1.0, 1.0)) == 0.5
+    assert hausdorff(truth, pred, spacing=(0.5, 1.0, 1.0), directed=True) == 0.5
+    assert hausdorff(pred, truth, spacing=(0.5, 1.0, 1.0), directed=True) == 0.0
+    truth = _volume((0, 1, 1), (0, 1, 2), shape=(2, 3, 3))
+    pred = _volume((0, 1, 1), shape=(2, 3, 3))
+    assert hausdorff(truth, pred, spacing=(1.0, 1.0, 0.25)) == 0.25
+
+
+@pytest.mark.parametrize("twin", [True, False])
+def test_hausdorff_to_a_plane_of_more_than_65536_boundary_voxels(monkeypatch, twin):
+    """Kills ``_directed_max_sq_np``'s chunking of the queries: with more than 2**16 boundary
+    voxels a chunk is one query (``step = max(1, 2**16 // len(edge))``); ``max(0, ...)`` and
+    ``min(1, ...)`` give a step of 0 (``range`` raises ``ValueError``) and
+    ``queries[lo : lo + step - 1]`` an empty chunk (``ValueError`` from ``max``); a query
+    dropped from a chunk would lose the distance."""
+    from rlemask import _tier
+    from rlemask.metrics import hausdorff
+
+    monkeypatch.setattr(_tier, "use_twin", lambda module, nbytes: twin)
+    plane = np.zeros((3, 300, 300), np.uint8)
+    plane[0] = 1  # 90,000 voxels, every one on the boundary
+    pred = plane.copy()
+    pred[2, 299, 299] = 1  # the one query: 2 slices away
+    pred[1, 0, 0] = 1  # a nearer one before it
+    assert hausdorff(plane, pred) == 2.0
+    assert hausdorff(pred, plane, directed=True) == 2.0
+    assert hausdorff(plane, pred, directed=True) == 0.0
+
+
+def test_hausdorff_scratch_buffers_fit_the_kernels_run_as_python(monkeypatch):
+    """Kills ``_directed_max_sq``: ``fw`` one float short per row (``side + 1 -> side``).
+
+    numba does not check bounds, so a compiled kernel writing one float64 past its
+    scratch row (``z[n] = inf`` of the lower envelope, with every position of the longest
+    axis a feature) gives the right distance and corrupts the heap silently. The same
+    kernels as plain Python (their undecorated functions) index numpy arrays, which
+    raise ``IndexError`` there. A full row of ``pred`` along the longest axis (6 and 9)
+    fills every envelope.
+    """
+    from rlemask import _kernels_metrics as K
+    from rlemask.metrics import hausdorff
+
+    compiled = []
+    cases = []
+    for shape, row in (((2, 6, 9), (0, 2, slice(None))), ((2, 9, 6), (0, slice(None), 2))):
+        pred = np.zeros(shape, np.uint8)
+        pred[row] = 1
+        truth = pred.copy()
+        truth[1, 0, 0] = 1
+        truth[1, -1, -1] = 1
+        cases.append((truth, pred))
+        compiled.append(hausdorff(truth, pred))
+    assert compiled == [math.sqrt(1 + 3**2)] * 2  # the far corner: 1 slice and 3 rows (columns) away
+    monkeypatch.setattr(K, "_envelope_1d", K._envelope_1d.py_func)
+    for name in ("axis0_sq", "query_bounds", "refine_max"):
+        monkeypatch.setattr(K, name, getattr(K, f"_{name}"))
+    assert [hausdorff(t, p) for t, p in cases] == compiled

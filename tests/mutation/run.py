@@ -128,8 +128,8 @@ TESTS: dict[str, list[str]] = {
     "postprocess": ["tests/test_regressions_postprocess.py", "tests/test_postprocess.py"],
     "metrics": ["tests/test_regressions_metrics.py", "tests/test_metrics.py"],
     "folds": ["tests/test_regressions_folds.py", "tests/test_folds.py"],
-    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_regressions_cli_order.py", "tests/test_cli_codec.py", "tests/test_cli_fuzz.py",
-                       "tests/test_cli_unix.py"],
+    "commands/codec": ["tests/test_regressions_cli.py", "tests/test_regressions_cli_order.py", "tests/test_regressions_cli_codec.py", "tests/test_cli_codec.py", "tests/test_cli_fuzz.py",
+                       "tests/test_cli_unix.py", "tests/test_cli_batch.py"],  # cli_batch: issue 7 (ids, budgets, zero sizes)
     "masks": ["tests/test_masks.py"],
 }
 # the metrics package: every part runs the metrics tests
