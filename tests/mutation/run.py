@@ -1346,16 +1346,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cover", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.python_kernels = args.python_kernels or args.check_python or args.defer_compiled
-    if args.boundscheck:  # read by _env() for every run (the runners re-read numba's configuration per run)
-        os.environ["NUMBA_BOUNDSCHECK"] = "1"
-    else:
-        os.environ.pop("NUMBA_BOUNDSCHECK", None)
     if args.runner:
         return runner_loop()
     if args.cover:
         return cover_main(args.cover)
     if args.rescore:
         return rescore(args.rescore, args.out)
+    # the driver only: runner and coverage processes keep the environment they were started with,
+    # and _env() hands this setting to every test run (the runners re-read numba's configuration per run)
+    if args.boundscheck:
+        os.environ["NUMBA_BOUNDSCHECK"] = "1"
+    else:
+        os.environ.pop("NUMBA_BOUNDSCHECK", None)
 
     src_pkg = REPO / "src" / PACKAGE
     patterns = [x.strip() for m in args.module for x in m.split(",") if x.strip()]
